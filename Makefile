@@ -1,0 +1,40 @@
+# Every target sets itself up: a fresh clone needs nothing but python3 (>= 3.10) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck fmt bench check clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/agentwrit-tools walkthrough
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check agentwrit_tools tests benchmarks
+	$(BIN)/ruff check agentwrit_tools tests benchmarks
+
+fmt: $(STAMP)
+	$(BIN)/ruff format agentwrit_tools tests benchmarks
+	$(BIN)/ruff check --fix agentwrit_tools tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

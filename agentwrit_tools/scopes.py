@@ -1,0 +1,225 @@
+"""Scopes and scope templates: pure functions, no I/O.
+
+A scope is ``action:resource:identifier`` — exactly three non-empty parts. ``*`` is allowed only as the whole
+identifier and means "any identifier". A held scope covers a requested one when action and resource are equal
+and the held identifier is ``*`` or equal. Authority only narrows, so every check here is "is requested ⊆ held".
+
+Templates turn a tool's arguments into the exact scope it needs (``read:records:{patient_id}``). The arguments
+are chosen by a model, so each interpolated value must be a *safe identifier* — it must match
+:data:`SAFE_VALUE_PATTERN`::
+
+    [A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}
+
+That is: ASCII letters, digits and ``_ . @ + -``, starting with a letter, digit or underscore, 1 to 128
+characters. Everything else is refused before anything is minted, which rules out ``*`` (wildcard), ``:``
+(a fourth part), whitespace and control characters, ``/`` and ``..`` (paths), ``%`` (encodings), every
+non-ASCII character (look-alikes of ``:`` and ``*``), empty and over-long values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .errors import ScopeError, UnsafeArgumentError
+
+__all__ = [
+    "MAX_VALUE_LENGTH",
+    "SAFE_VALUE_PATTERN",
+    "WILDCARD",
+    "Scope",
+    "ScopeTemplate",
+    "covers",
+    "covers_all",
+    "is_valid_scope",
+    "parse_scope",
+    "render_scopes",
+    "safe_value",
+    "uncovered",
+]
+
+WILDCARD = "*"
+MAX_VALUE_LENGTH = 128
+SAFE_VALUE_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.@+\-]{0,127}"
+
+_SAFE_VALUE = re.compile(SAFE_VALUE_PATTERN)
+# A scope part: no separator, no whitespace or control characters, no wildcard (the identifier is checked apart).
+_PART = re.compile(r"[^\s:*\x00-\x1f\x7f]+")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One parsed scope. Build it with :func:`parse_scope`, which validates."""
+
+    action: str
+    resource: str
+    identifier: str
+
+    def __str__(self) -> str:
+        return f"{self.action}:{self.resource}:{self.identifier}"
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.identifier == WILDCARD
+
+    def covers(self, requested: Scope) -> bool:
+        """True when holding ``self`` authorises ``requested``."""
+        return (
+            self.action == requested.action
+            and self.resource == requested.resource
+            and (self.identifier == WILDCARD or self.identifier == requested.identifier)
+        )
+
+
+def parse_scope(text: str) -> Scope:
+    """Parse and validate one scope.
+
+    Raises:
+        ScopeError: not exactly three non-empty parts, a wildcard outside the whole identifier, or whitespace
+            or control characters anywhere.
+    """
+    if not isinstance(text, str):
+        raise ScopeError(f"a scope must be a string, not {type(text).__name__}")
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise ScopeError(f"scope {text[:200]!r} must have exactly three parts: action:resource:identifier", scope=text)
+    action, resource, identifier = parts
+    if not _PART.fullmatch(action) or not _PART.fullmatch(resource):
+        raise ScopeError(
+            f"scope {text[:200]!r}: action and resource must be non-empty, without '*', whitespace or "
+            "control characters",
+            scope=text,
+        )
+    if identifier != WILDCARD and not _PART.fullmatch(identifier):
+        raise ScopeError(
+            f"scope {text[:200]!r}: the identifier must be non-empty, without whitespace or control "
+            "characters, and '*' only as the whole identifier",
+            scope=text,
+        )
+    return Scope(action, resource, identifier)
+
+
+def is_valid_scope(text: object) -> bool:
+    """True when ``text`` is a well-formed scope string."""
+    if not isinstance(text, str):
+        return False
+    try:
+        parse_scope(text)
+    except ScopeError:
+        return False
+    return True
+
+
+def _as_scope(value: str | Scope) -> Scope:
+    return value if isinstance(value, Scope) else parse_scope(value)
+
+
+def covers(held: str | Scope, requested: str | Scope) -> bool:
+    """True when the held scope authorises the requested one. Malformed input raises :class:`ScopeError`."""
+    return _as_scope(held).covers(_as_scope(requested))
+
+
+def uncovered(held: Iterable[str | Scope], requested: Iterable[str | Scope]) -> list[str]:
+    """The requested scopes that no held scope covers, in request order (empty when all are covered)."""
+    held_scopes = [_as_scope(h) for h in held]
+    missing: list[str] = []
+    for item in requested:
+        want = _as_scope(item)
+        if not any(h.covers(want) for h in held_scopes):
+            missing.append(str(want))
+    return missing
+
+
+def covers_all(held: Iterable[str | Scope], requested: Iterable[str | Scope]) -> bool:
+    """True when every requested scope is covered by some held scope (an empty request is covered)."""
+    return not uncovered(held, requested)
+
+
+def safe_value(argument: str, value: object, template: str) -> str:
+    """Return ``value`` as text when it is a safe identifier; raise :class:`UnsafeArgumentError` otherwise.
+
+    Only ``str`` and ``int`` (not ``bool``) are accepted: anything else has no single canonical text form.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise UnsafeArgumentError(
+            argument=argument, template=template, reason=f"{type(value).__name__} values are not allowed"
+        )
+    text = str(value)
+    if not text:
+        raise UnsafeArgumentError(argument=argument, template=template, reason="the value is empty")
+    if len(text) > MAX_VALUE_LENGTH:
+        raise UnsafeArgumentError(
+            argument=argument, template=template, reason=f"the value is longer than {MAX_VALUE_LENGTH}"
+        )
+    if not _SAFE_VALUE.fullmatch(text):
+        raise UnsafeArgumentError(
+            argument=argument,
+            template=template,
+            reason="the value is not a plain identifier (allowed: ASCII letters, digits and _ . @ + -)",
+        )
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeTemplate:
+    """A compiled scope template such as ``read:records:{patient_id}``.
+
+    Placeholders are ``{name}`` with a Python identifier as name; each names a tool argument. A list (or tuple)
+    argument renders one scope per element; several list arguments render their product. Literal text must
+    itself form a valid scope shape, and ``*`` may appear only as a whole, literal identifier.
+    """
+
+    template: str
+    placeholders: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, template: str) -> ScopeTemplate:
+        if not isinstance(template, str) or not template:
+            raise ScopeError("a scope template must be a non-empty string", scope=None)
+        names = tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
+        skeleton = _PLACEHOLDER.sub("x", template)
+        if "{" in skeleton or "}" in skeleton:
+            raise ScopeError(
+                f"scope template {template!r}: placeholders must look like {{name}} with a Python identifier",
+                scope=template,
+            )
+        parse_scope(skeleton)  # shape check, with every placeholder standing for a safe value
+        if names and template.split(":")[-1] != "*" and "*" in template:
+            raise ScopeError(f"scope template {template!r}: '*' cannot be mixed with placeholders", scope=template)
+        return cls(template, names)
+
+    def render(self, arguments: Mapping[str, object]) -> tuple[str, ...]:
+        """Render every scope this template needs for ``arguments``.
+
+        Raises:
+            UnsafeArgumentError: a value is missing, unsafe, or an empty list.
+        """
+        if not self.placeholders:
+            return (self.template,)
+        choices: list[list[str]] = []
+        for name in self.placeholders:
+            if name not in arguments:
+                raise UnsafeArgumentError(argument=name, template=self.template, reason="the argument is missing")
+            value = arguments[name]
+            if isinstance(value, (list, tuple)):
+                if not value:
+                    raise UnsafeArgumentError(argument=name, template=self.template, reason="the list is empty")
+                choices.append([safe_value(name, item, self.template) for item in value])
+            else:
+                choices.append([safe_value(name, value, self.template)])
+        rendered: list[str] = []
+        for combo in itertools.product(*choices):
+            # Safe: compile() proved every brace belongs to a {name} placeholder (no format specs possible).
+            rendered.append(self.template.format_map(dict(zip(self.placeholders, combo, strict=True))))
+        return tuple(dict.fromkeys(rendered))
+
+
+def render_scopes(templates: Sequence[ScopeTemplate], arguments: Mapping[str, object]) -> tuple[str, ...]:
+    """Render several templates for one call; the result is de-duplicated and keeps declaration order."""
+    out: list[str] = []
+    for template in templates:
+        out.extend(template.render(arguments))
+    return tuple(dict.fromkeys(out))
