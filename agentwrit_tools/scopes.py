@@ -1,7 +1,9 @@
 """Scopes and scope templates: pure functions, no I/O.
 
 A scope is ``action:resource:identifier`` — exactly three non-empty parts. ``*`` is allowed only as the whole
-identifier and means "any identifier". A held scope covers a requested one when action and resource are equal
+identifier and means "any identifier". No part may hold whitespace, control characters (C0 or C1), invisible
+format characters (zero-width spaces, bidirectional overrides, byte order marks) or lone surrogates: two scopes
+that print the same must be the same scope. A held scope covers a requested one when action and resource are equal
 and the held identifier is ``*`` or equal. Authority only narrows, so every check here is "is requested ⊆ held".
 
 Templates turn a tool's arguments into the exact scope it needs (``read:records:{patient_id}``). The arguments
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,8 +49,16 @@ SAFE_VALUE_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.@+\-]{0,127}"
 
 _SAFE_VALUE = re.compile(SAFE_VALUE_PATTERN)
 # A scope part: no separator, no whitespace or control characters, no wildcard (the identifier is checked apart).
-_PART = re.compile(r"[^\s:*\x00-\x1f\x7f]+")
+_PART = re.compile(r"[^\s:*\x00-\x1f\x7f-\x9f]+")
+# Beyond ASCII, also refuse by Unicode category: controls, invisible format characters and lone surrogates.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _is_part(text: str) -> bool:
+    if not _PART.fullmatch(text):
+        return False
+    return text.isascii() or not any(unicodedata.category(char) in _REFUSED_CATEGORIES for char in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +89,8 @@ def parse_scope(text: str) -> Scope:
     """Parse and validate one scope.
 
     Raises:
-        ScopeError: not exactly three non-empty parts, a wildcard outside the whole identifier, or whitespace
-            or control characters anywhere.
+        ScopeError: not exactly three non-empty parts, a wildcard outside the whole identifier, or whitespace,
+            control, invisible format or surrogate characters anywhere.
     """
     if not isinstance(text, str):
         raise ScopeError(f"a scope must be a string, not {type(text).__name__}")
@@ -87,16 +98,16 @@ def parse_scope(text: str) -> Scope:
     if len(parts) != 3:
         raise ScopeError(f"scope {text[:200]!r} must have exactly three parts: action:resource:identifier", scope=text)
     action, resource, identifier = parts
-    if not _PART.fullmatch(action) or not _PART.fullmatch(resource):
+    if not _is_part(action) or not _is_part(resource):
         raise ScopeError(
-            f"scope {text[:200]!r}: action and resource must be non-empty, without '*', whitespace or "
-            "control characters",
+            f"scope {text[:200]!r}: action and resource must be non-empty, without '*', whitespace, "
+            "control or invisible characters",
             scope=text,
         )
-    if identifier != WILDCARD and not _PART.fullmatch(identifier):
+    if identifier != WILDCARD and not _is_part(identifier):
         raise ScopeError(
-            f"scope {text[:200]!r}: the identifier must be non-empty, without whitespace or control "
-            "characters, and '*' only as the whole identifier",
+            f"scope {text[:200]!r}: the identifier must be non-empty, without whitespace, control or "
+            "invisible characters, and '*' only as the whole identifier",
             scope=text,
         )
     return Scope(action, resource, identifier)

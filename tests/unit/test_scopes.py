@@ -483,3 +483,33 @@ def test_rendered_identifier_is_never_the_wildcard() -> None:
     template = ScopeTemplate.compile("read:records:{patient_id}")
     with pytest.raises(UnsafeArgumentError):
         template.render({"patient_id": WILDCARD})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Regressions
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "read:data:x\x80",  # C1 control characters are control characters too
+        "read:data:x\x9b",  # CSI: starts a terminal escape sequence
+        "read\x90:data:x",
+        "read:data\x9f:x",
+        "read:data:x\u200b",  # ZERO WIDTH SPACE: invisible, so two different scopes would look the same
+        "read:data:\u200bx",
+        "read:data:x\u202e",  # RIGHT-TO-LEFT OVERRIDE: reorders what an operator reads in a log
+        "read:data:\ufeffx",  # BYTE ORDER MARK
+        "read:da\u2060ta:x",  # WORD JOINER
+        "read:data:\ud800",  # a lone surrogate cannot even be encoded for the wire
+    ],
+)
+def test_invisible_and_c1_control_characters_refused(text: str) -> None:
+    with pytest.raises(ScopeError):
+        parse_scope(text)
+    assert not is_valid_scope(text)
+
+
+def test_visible_non_ascii_text_is_still_a_valid_held_scope() -> None:
+    # Parsing is for scopes developers write (ceilings, tool declarations): only rendering is ASCII-only.
+    assert parse_scope("read:données:café") == Scope("read", "données", "café")

@@ -127,6 +127,23 @@ def test_a_wildcard_anywhere_but_the_whole_identifier_fails_to_parse(
 
 
 @PROPERTY
+@given(
+    scopes(),
+    st.sampled_from(["action", "resource", "identifier"]),
+    st.integers(min_value=0),
+    st.one_of(st.characters(categories=("Cc", "Cf", "Cs", "Z")), st.sampled_from(["\x85", "\x9b", "\u200b"])),
+)
+def test_an_invisible_or_control_character_anywhere_fails_to_parse(
+    scope: Scope, where: str, index: int, char: str
+) -> None:
+    parts = {"action": scope.action, "resource": scope.resource, "identifier": scope.identifier}
+    part = parts[where]
+    position = index % (len(part) + 1)
+    parts[where] = part[:position] + char + part[position:]
+    assert not is_valid_scope(f"{parts['action']}:{parts['resource']}:{parts['identifier']}")
+
+
+@PROPERTY
 @given(st.lists(_SOME_SCOPES, max_size=6), _SOME_SCOPES)
 def test_a_list_covers_one_scope_iff_some_member_does(held: list[Scope], requested: Scope) -> None:
     assert covers_all(held, [requested]) == any(covers(h, requested) for h in held)
