@@ -48,6 +48,7 @@ MAX_VALUE_LENGTH = 128
 SAFE_VALUE_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.@+\-]{0,127}"
 
 _SAFE_VALUE = re.compile(SAFE_VALUE_PATTERN)
+_INT_LIMIT = 10**MAX_VALUE_LENGTH  # the smallest int whose digits are over-long
 # A scope part: no separator, no whitespace or control characters, no wildcard (the identifier is checked apart).
 _PART = re.compile(r"[^\s:*\x00-\x1f\x7f-\x9f]+")
 # Beyond ASCII, also refuse by Unicode category: controls, invisible format characters and lone surrogates.
@@ -152,13 +153,24 @@ def covers_all(held: Iterable[str | Scope], requested: Iterable[str | Scope]) ->
 def safe_value(argument: str, value: object, template: str) -> str:
     """Return ``value`` as text when it is a safe identifier; raise :class:`UnsafeArgumentError` otherwise.
 
-    Only ``str`` and ``int`` (not ``bool``) are accepted: anything else has no single canonical text form.
+    Only ``str`` and ``int`` (not ``bool``) are accepted: anything else has no single canonical text form. The
+    text is the value itself (its digits, or its characters), never what a subclass's ``__str__`` says, so the
+    scope names exactly what the tool will receive.
     """
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise UnsafeArgumentError(
             argument=argument, template=template, reason=f"{type(value).__name__} values are not allowed"
         )
-    text = str(value)
+    if isinstance(value, int):
+        number = int.__index__(value)
+        # Compare before converting: str() of a huge int raises a bare ValueError (and costs quadratic time).
+        if abs(number) >= _INT_LIMIT:
+            raise UnsafeArgumentError(
+                argument=argument, template=template, reason=f"the value is longer than {MAX_VALUE_LENGTH}"
+            )
+        text = str(number)
+    else:
+        text = str.__str__(value)
     if not text:
         raise UnsafeArgumentError(argument=argument, template=template, reason="the value is empty")
     if len(text) > MAX_VALUE_LENGTH:

@@ -513,3 +513,30 @@ def test_invisible_and_c1_control_characters_refused(text: str) -> None:
 def test_visible_non_ascii_text_is_still_a_valid_held_scope() -> None:
     # Parsing is for scopes developers write (ceilings, tool declarations): only rendering is ASCII-only.
     assert parse_scope("read:données:café") == Scope("read", "données", "café")
+
+
+def test_huge_integer_is_refused_as_an_unsafe_argument() -> None:
+    # str() of an int past the interpreter's digit limit raises a bare ValueError; the caller expects a refusal.
+    template = ScopeTemplate.compile("read:records:{n}")
+    with pytest.raises(UnsafeArgumentError, match="longer than 128"):
+        template.render({"n": 10**5000})
+    with pytest.raises(UnsafeArgumentError, match="longer than 128"):
+        template.render({"n": 10**128})
+    assert template.render({"n": 10**128 - 1}) == ("read:records:" + "9" * 128,)
+
+
+def test_int_and_str_subclasses_render_their_own_value_not_their_str() -> None:
+    # The scope must name what the tool will receive. A subclass's __str__ (an IntEnum's name on some Python
+    # versions, or any override) would make the credential name a different record than the argument.
+    class Renamed(int):
+        def __str__(self) -> str:
+            return "other-patient"
+
+    class Relabelled(str):
+        def __str__(self) -> str:
+            return "other-patient"
+
+    template = ScopeTemplate.compile("read:records:{patient_id}")
+    assert template.render({"patient_id": Renamed(7)}) == ("read:records:7",)
+    assert template.render({"patient_id": Relabelled("P7")}) == ("read:records:P7",)
+    assert template.render({"patient_id": [Relabelled("P7"), Renamed(8)]}) == ("read:records:P7", "read:records:8")
