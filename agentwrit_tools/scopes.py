@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from .errors import ScopeError, UnsafeArgumentError
 
 __all__ = [
+    "MAX_RENDERED_SCOPES",
     "MAX_VALUE_LENGTH",
     "SAFE_VALUE_PATTERN",
     "WILDCARD",
@@ -45,6 +46,8 @@ __all__ = [
 
 WILDCARD = "*"
 MAX_VALUE_LENGTH = 128
+# List arguments multiply; one template may not render more distinct scopes than this for one call.
+MAX_RENDERED_SCOPES = 100
 SAFE_VALUE_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.@+\-]{0,127}"
 
 _SAFE_VALUE = re.compile(SAFE_VALUE_PATTERN)
@@ -191,8 +194,9 @@ class ScopeTemplate:
     """A compiled scope template such as ``read:records:{patient_id}``.
 
     Placeholders are ``{name}`` with a Python identifier as name; each names a tool argument. A list (or tuple)
-    argument renders one scope per element; several list arguments render their product. Literal text must
-    itself form a valid scope shape, and ``*`` may appear only as a whole, literal identifier.
+    argument renders one scope per element; several list arguments render their product, which may hold at most
+    :data:`MAX_RENDERED_SCOPES` distinct combinations (the lists are chosen by a model). Literal text must itself
+    form a valid scope shape, and ``*`` may appear only as a whole, literal identifier.
     """
 
     template: str
@@ -218,11 +222,13 @@ class ScopeTemplate:
         """Render every scope this template needs for ``arguments``.
 
         Raises:
-            UnsafeArgumentError: a value is missing, unsafe, or an empty list.
+            UnsafeArgumentError: a value is missing, unsafe, an empty list, or the lists would render more than
+                :data:`MAX_RENDERED_SCOPES` scopes.
         """
         if not self.placeholders:
             return (self.template,)
         choices: list[list[str]] = []
+        combinations = 1
         for name in self.placeholders:
             if name not in arguments:
                 raise UnsafeArgumentError(argument=name, template=self.template, reason="the argument is missing")
@@ -230,9 +236,18 @@ class ScopeTemplate:
             if isinstance(value, (list, tuple)):
                 if not value:
                     raise UnsafeArgumentError(argument=name, template=self.template, reason="the list is empty")
-                choices.append([safe_value(name, item, self.template) for item in value])
+                texts = list(dict.fromkeys(safe_value(name, item, self.template) for item in value))
             else:
-                choices.append([safe_value(name, value, self.template)])
+                texts = [safe_value(name, value, self.template)]
+            # Checked before the product is built, so the refusal costs no more than reading the arguments.
+            combinations *= len(texts)
+            if combinations > MAX_RENDERED_SCOPES:
+                raise UnsafeArgumentError(
+                    argument=name,
+                    template=self.template,
+                    reason=f"the list arguments would render too many scopes (more than {MAX_RENDERED_SCOPES})",
+                )
+            choices.append(texts)
         rendered: list[str] = []
         for combo in itertools.product(*choices):
             # Safe: compile() proved every brace belongs to a {name} placeholder (no format specs possible).

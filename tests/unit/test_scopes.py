@@ -8,6 +8,7 @@ import pytest
 
 from agentwrit_tools.errors import ScopeError, UnsafeArgumentError
 from agentwrit_tools.scopes import (
+    MAX_RENDERED_SCOPES,
     MAX_VALUE_LENGTH,
     SAFE_VALUE_PATTERN,
     WILDCARD,
@@ -540,3 +541,28 @@ def test_int_and_str_subclasses_render_their_own_value_not_their_str() -> None:
     assert template.render({"patient_id": Renamed(7)}) == ("read:records:7",)
     assert template.render({"patient_id": Relabelled("P7")}) == ("read:records:P7",)
     assert template.render({"patient_id": [Relabelled("P7"), Renamed(8)]}) == ("read:records:P7", "read:records:8")
+
+
+def test_list_arguments_cannot_make_a_template_render_without_bound() -> None:
+    # Two model-chosen lists multiply: 1 000 x 1 000 ids would be a million scopes in one token request.
+    template = ScopeTemplate.compile("read:{kind}:{item}")
+    with pytest.raises(UnsafeArgumentError, match="too many scopes"):
+        template.render({"kind": [f"k{i}" for i in range(1000)], "item": list(range(1000))})
+    # Each list alone is within the bound; their product is not, and the refusal names the list that tipped it.
+    with pytest.raises(UnsafeArgumentError, match="too many scopes") as caught:
+        template.render({"kind": [f"k{i}" for i in range(20)], "item": list(range(20))})
+    assert caught.value.argument == "item"
+    with pytest.raises(UnsafeArgumentError, match="too many scopes") as caught:
+        template.render({"kind": "a", "item": list(range(MAX_RENDERED_SCOPES + 1))})
+    assert caught.value.argument == "item"
+
+
+def test_the_bound_counts_distinct_scopes() -> None:
+    template = ScopeTemplate.compile("read:{kind}:{item}")
+    side = int(MAX_RENDERED_SCOPES**0.5)
+    rendered = template.render({"kind": [f"k{i}" for i in range(side)], "item": list(range(side))})
+    assert len(rendered) == side * side <= MAX_RENDERED_SCOPES
+    repeated = template.render({"kind": "a", "item": [1] * (MAX_RENDERED_SCOPES * 3)})
+    assert repeated == ("read:a:1",)
+    exact = template.render({"kind": "a", "item": list(range(MAX_RENDERED_SCOPES))})
+    assert len(exact) == MAX_RENDERED_SCOPES
