@@ -1,0 +1,273 @@
+"""The broker's shared machinery: storage, key, audit, revocations, metrics, and token minting and checking.
+
+:class:`BrokerCore` is what every service function receives. It is synchronous on purpose: the HTTP layer calls
+it from the event-loop thread that owns the SQLite connection, so one request's work is never interleaved with
+another's and no locks are needed. The only slow step (scrypt for the admin secret) is split out so the HTTP
+layer can run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError, ScopeError
+from ..scopes import covers_all
+from . import _jwt
+from ._audit import AuditLog
+from ._db import connect, transaction
+from ._keys import SigningKey, load_or_create_key
+from ._metrics import BrokerMetrics
+from ._problems import Problem, insufficient_scope, unauthorized
+from ._ratelimit import RateLimiter
+from ._revocation import Revocations, chain_root_of
+from ._secrets import hash_admin_secret, random_hex, verify_admin_secret
+from ._settings import BrokerSettings
+
+__all__ = ["BrokerCore", "Issued"]
+
+logger = logging.getLogger("agentwrit_tools.broker")
+
+_ADMIN_SECRET_KEY = "admin_secret_hash"  # noqa: S105 - a row name, not a secret
+
+
+def _no_record(event_type: str, *, claims: dict[str, Any] | None = None, **fields: Any) -> None:
+    """Stand-in for :meth:`BrokerCore.record_denial` when the caller audits the refusal itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A freshly signed token, its claims and its lifetime in seconds."""
+
+    token: str
+    claims: dict[str, Any]
+    expires_in: int
+
+
+class BrokerCore:
+    """State and primitives shared by every endpoint.
+
+    Build it with :meth:`open` in the thread that will use it (SQLite connections stay in their thread).
+    """
+
+    def __init__(self, settings: BrokerSettings, conn: sqlite3.Connection, key: SigningKey) -> None:
+        self.settings = settings
+        self.conn = conn
+        self.key = key
+        self.started = time.monotonic()
+        self.challenges_issued = 0
+        self.audit = AuditLog(conn)
+        self.metrics = BrokerMetrics()
+        self.revocations = Revocations(conn, self.audit, self.metrics, cascade=settings.extensions)
+        self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)
+        self.app_limiter = RateLimiter(settings.app_auth_rate, settings.app_auth_burst)
+        self.metrics.track_active_agents(self.count_active_agents)
+
+    @classmethod
+    def open(cls, settings: BrokerSettings) -> BrokerCore:
+        """Open the database, load or create the key, and install the admin secret.
+
+        Raises:
+            ConfigurationError: no admin secret configured and none stored; unusable key file.
+            sqlite3.Error: the database cannot be opened.
+        """
+        conn = connect(settings.db_path)
+        try:
+            with transaction(conn):
+                key = load_or_create_key(conn, settings.signing_key_path)
+            core = cls(settings, conn, key)
+            core._install_admin_secret()
+        except BaseException:
+            conn.close()
+            raise
+        return core
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def tx(self) -> Any:
+        """A transaction on the broker's connection (context manager)."""
+        return transaction(self.conn)
+
+    # -- admin secret -----------------------------------------------------------------------------------------
+
+    def _install_admin_secret(self) -> None:
+        configured = self.settings.admin_secret
+        if configured is None:
+            if self.stored_admin_hash() is None:
+                raise ConfigurationError("no admin secret configured and none stored in the database")
+            return
+        record = hash_admin_secret(configured)
+        with self.tx():
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (_ADMIN_SECRET_KEY, record),
+            )
+
+    def stored_admin_hash(self) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_ADMIN_SECRET_KEY,)).fetchone()
+        return str(row[0]) if row else None
+
+    @staticmethod
+    def check_admin_secret(candidate: str, stored: str | None) -> bool:
+        """Slow (scrypt): call it from a worker thread. Never touches the database."""
+        return stored is not None and verify_admin_secret(candidate, stored)
+
+    # -- tokens -----------------------------------------------------------------------------------------------
+
+    def mint(
+        self,
+        *,
+        sub: str,
+        scope: list[str],
+        ttl: int,
+        kind: str,
+        task_id: str = "",
+        orch_id: str = "",
+        sid: str | None = None,
+        chain: list[dict[str, Any]] | None = None,
+        chain_hash: str | None = None,
+        lineage: str | None = None,
+        parent_lineage: str | None = None,
+        renewed_from: str | None = None,
+        exp_cap: int | None = None,
+    ) -> Issued:
+        """Sign a token and remember it (call inside a transaction).
+
+        ``ttl`` is capped by the global ``max_ttl`` and ``exp`` by ``exp_cap`` (a delegator's expiry).
+        """
+        now = int(time.time())
+        ttl = max(1, min(ttl, self.settings.max_ttl))
+        exp = now + ttl
+        if exp_cap is not None:
+            exp = min(exp, exp_cap)
+        jti = random_hex(16)
+        claims: dict[str, Any] = {"iss": self.settings.issuer, "sub": sub}
+        audience = self.settings.audience_list
+        if audience:
+            claims["aud"] = audience
+        claims.update(exp=exp, nbf=now, iat=now, jti=jti, scope=list(scope), task_id=task_id, orch_id=orch_id)
+        if sid:
+            claims["sid"] = sid
+        if chain:
+            claims["delegation_chain"] = chain
+            claims["chain_hash"] = chain_hash
+        token = _jwt.encode(claims, self.key)
+        self.conn.execute(
+            "INSERT INTO tokens (jti, sub, kind, task_id, orch_id, chain_root, lineage, parent_lineage, renewed_from,"
+            " ttl, exp_cap, iat, exp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                jti,
+                sub,
+                kind,
+                task_id,
+                orch_id,
+                chain_root_of(claims),
+                lineage or jti,
+                parent_lineage,
+                renewed_from,
+                ttl,
+                exp_cap,
+                now,
+                exp,
+            ),
+        )
+        self.metrics.token_issued(scope)
+        return Issued(token, claims, exp - now)
+
+    def verify(self, token: object) -> dict[str, Any]:
+        """Signature, header and claims; not revocation.
+
+        Raises:
+            _jwt.TokenInvalid: anything wrong.
+        """
+        return _jwt.verify(token, self.key, now=time.time(), issuer=self.settings.issuer)
+
+    def live_claims(self, token: object) -> dict[str, Any] | None:
+        """Claims of a valid, unrevoked token, or ``None`` (the validate endpoint's single question)."""
+        try:
+            claims = self.verify(token)
+        except _jwt.TokenInvalid:
+            return None
+        return None if self.revocations.claims_revoked(claims) else claims
+
+    def authenticate(
+        self, authorization: str | None, *, required_scope: str | None, path: str, audit: bool = True
+    ) -> dict[str, Any]:
+        """The contract's Bearer rules: 401 for missing/bad tokens, 403 for revoked or insufficient ones.
+
+        Each refusal of a presented token is audited (never the token itself) unless ``audit`` is off, for
+        callers that record their own, more specific event.
+        """
+        record = self.record_denial if audit else _no_record
+        if not authorization:
+            raise unauthorized("missing Authorization header")
+        scheme, _, credential = authorization.strip().partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise unauthorized("the Authorization header must use the Bearer scheme")
+        try:
+            claims = self.verify(credential)
+        except _jwt.TokenInvalid as exc:
+            logger.debug("bearer token refused on %s: %s", path, exc)
+            record("token_auth_failed", detail="token verification failed", resource=path)
+            raise unauthorized() from None
+        if self.revocations.claims_revoked(claims):
+            record("token_revoked_access", claims=claims, detail="a revoked token was presented", resource=path)
+            raise insufficient_scope("token has been revoked")
+        if required_scope is not None and not self._holds(claims, required_scope):
+            record("scope_violation", claims=claims, detail=f"endpoint requires {required_scope}", resource=path)
+            raise insufficient_scope(f"this endpoint requires the scope {required_scope}")
+        return claims
+
+    @staticmethod
+    def _holds(claims: dict[str, Any], required: str) -> bool:
+        try:
+            return covers_all(claims["scope"], [required])
+        except ScopeError:
+            return False
+
+    # -- audit helpers ----------------------------------------------------------------------------------------
+
+    def record_denial(self, event_type: str, *, claims: dict[str, Any] | None = None, **fields: Any) -> None:
+        """Audit a refusal in its own transaction (the refused request itself changes nothing)."""
+        if claims is not None:
+            fields.setdefault("agent_id", str(claims.get("sub", "")))
+            fields.setdefault("task_id", str(claims.get("task_id", "")))
+            fields.setdefault("orch_id", str(claims.get("orch_id", "")))
+        with self.tx():
+            self.audit.append(event_type, outcome="denied", **fields)
+
+    def deny(
+        self, problem: Problem, event_type: str, *, claims: dict[str, Any] | None = None, **fields: Any
+    ) -> Problem:
+        """Audit a refusal and hand back the problem to raise: ``raise core.deny(problem, "event", ...)``."""
+        self.record_denial(event_type, claims=claims, **fields)
+        return problem
+
+    # -- health -----------------------------------------------------------------------------------------------
+
+    def db_connected(self) -> bool:
+        try:
+            self.conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def count_active_agents(self) -> int:
+        """Registered agents holding at least one live, unrevoked token."""
+        now = int(time.time())
+        row = self.conn.execute(
+            "SELECT COUNT(DISTINCT t.sub) FROM tokens t JOIN agents a ON a.agent_id = t.sub WHERE t.exp > ?"
+            " AND NOT EXISTS (SELECT 1 FROM revocations r WHERE (r.level = 'token' AND r.target = t.jti)"
+            " OR (r.level = 'agent' AND r.target = t.sub) OR (r.level = 'task' AND r.target = t.task_id)"
+            " OR (r.level = 'chain' AND r.target = t.chain_root))",
+            (now,),
+        ).fetchone()
+        return int(row[0])
+
+    def uptime(self) -> int:
+        return int(time.monotonic() - self.started)

@@ -1,0 +1,257 @@
+"""``EmbeddedBroker``: the real broker on a loopback port inside the current process.
+
+Tests, demos and notebooks need a broker with no Docker and no network. This runs the very same ASGI app as
+``agentwrit-tools broker serve`` under a real uvicorn server in a background thread, on an ephemeral port, so
+clients exercise the real wire. The listening socket is bound before the thread starts (a port clash raises
+here, in the caller), and :meth:`start` returns only once the server accepts connections.
+
+Calls into the broker from other threads (:meth:`EmbeddedBroker.create_app`) are scheduled onto the server's
+event loop, the only thread that touches the database connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from ..errors import ConfigurationError
+from ._core import BrokerCore
+from ._http import create_app
+from ._problems import Problem
+from ._settings import BrokerSettings
+from ._svc_admin import AppCredentials, create_app_record, parse_new_app
+
+__all__ = ["EmbeddedBroker"]
+
+logger = logging.getLogger("agentwrit_tools.broker")
+
+_START_TIMEOUT = 15.0
+
+
+class EmbeddedBroker:
+    """A broker running in this process on a loopback port.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+
+    Args:
+        db_path: the SQLite file; ``None`` uses a temporary file deleted on :meth:`stop`. Reusing a path in a new
+            instance continues with all prior state (key, apps, revocations, audit chain).
+        admin_secret: the operator secret; generated when not given (read it back from :attr:`admin_secret`).
+        extensions: see :class:`BrokerSettings`.
+        rate_limits: see :class:`BrokerSettings`.
+        host: the loopback address to bind.
+        port: the port; 0 picks a free one.
+        settings: full settings; ``db_path``/``admin_secret`` arguments, when given, override its fields, and
+            ``extensions``/``rate_limits`` apply only when ``settings`` is not given.
+    """
+
+    def __init__(
+        self,
+        *,
+        db_path: str | Path | None = None,
+        admin_secret: str | None = None,
+        extensions: bool = True,
+        rate_limits: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        settings: BrokerSettings | None = None,
+    ) -> None:
+        self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
+        if settings is None:
+            settings = BrokerSettings(extensions=extensions, rate_limits=rate_limits)
+        overrides: dict[str, Any] = {"host": host, "port": port}
+        if db_path is not None:
+            overrides["db_path"] = Path(db_path)
+        secret = admin_secret or settings.admin_secret or secrets.token_urlsafe(24)
+        overrides["admin_secret"] = secret
+        self.settings = _replace(settings, **overrides)
+        self.admin_secret: str = secret
+        self.host = host
+        self.url = ""
+        self._core: BrokerCore | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._app: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> EmbeddedBroker:
+        """Open the database, bind the port and serve; returns once connections are accepted.
+
+        Raises:
+            OSError: the port cannot be bound.
+            ConfigurationError: unusable settings (key file, secret).
+            sqlite3.Error: the database cannot be opened.
+            RuntimeError: the server did not come up.
+        """
+        if self._thread is not None:
+            raise RuntimeError("this EmbeddedBroker is already running")
+        if self.settings.db_path is None:
+            self._temp_dir = tempfile.TemporaryDirectory(prefix="agentwrit-broker-")
+            self.settings = _replace(self.settings, db_path=Path(self._temp_dir.name) / "broker.db")
+        try:
+            self._core = BrokerCore.open(self.settings)
+            self._socket = _bind(self.host, self.settings.port)
+            port = self._socket.getsockname()[1]
+            self.url = f"http://{_url_host(self.host)}:{port}"
+            self._app = create_app(self.settings, core=self._core)
+            config = uvicorn.Config(
+                self._app,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                loop="asyncio",
+                ws="none",
+                timeout_graceful_shutdown=2,
+            )
+            self._server = uvicorn.Server(config)
+            self._thread = threading.Thread(target=self._run, name=f"agentwrit-broker-{port}", daemon=True)
+            self._thread.start()
+            self._wait_started()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _run(self) -> None:
+        server, sock = self._server, self._socket
+        if server is None or sock is None:  # pragma: no cover - start() sets both first
+            return
+        try:
+            server.run(sockets=[sock])
+        except BaseException:  # pragma: no cover - reported by _wait_started
+            logger.error("embedded broker server stopped with an error")
+            logger.debug("embedded broker error detail", exc_info=True)
+
+    def _wait_started(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:  # pragma: no cover - start() sets both first
+            raise RuntimeError("the embedded broker is not starting")
+        deadline = _START_TIMEOUT
+        step = 0.005
+        while deadline > 0:
+            if server.started:
+                # The app's lifespan recorded its loop before uvicorn reported "started".
+                self._loop = self._app.state.loop
+                return
+            if not thread.is_alive():
+                raise RuntimeError("the embedded broker failed to start")
+            threading.Event().wait(step)
+            deadline -= step
+        raise RuntimeError("the embedded broker did not start in time")
+
+    def stop(self) -> None:
+        """Stop serving, close the database and remove a temporary database. Safe to call twice."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server = None
+        self._loop = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._core is not None:
+            self._core.close()
+            self._core = None
+        if self._temp_dir is not None:
+            self._temp_dir.cleanup()
+            self._temp_dir = None
+            self.settings = _replace(self.settings, db_path=None)
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def core(self) -> BrokerCore:
+        """The live broker core (for in-process inspection; use it only through :meth:`call`)."""
+        if self._core is None:
+            raise RuntimeError("the embedded broker is not running")
+        return self._core
+
+    # -- in-process operations ------------------------------------------------------------------------------
+
+    def call(self, fn: Any, *args: Any, timeout: float = 30.0) -> Any:
+        """Run ``fn(core, *args)`` on the server's event loop (the only thread allowed to use the database)."""
+        if self._loop is None or self._core is None:
+            raise RuntimeError("the embedded broker is not running")
+        core = self._core
+
+        async def run() -> Any:
+            return fn(core, *args)
+
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(run(), self._loop)
+        return future.result(timeout)
+
+    def create_app(self, name: str, scopes: list[str], token_ttl: int | None = None) -> AppCredentials:
+        """Register an app directly (no admin login, so no admin rate limit); validated like the HTTP route.
+
+        Raises:
+            ConfigurationError: the name, scopes or TTL are invalid (the message says which).
+        """
+        body: dict[str, Any] = {"name": name, "scopes": list(scopes)}
+        if token_ttl is not None:
+            body["token_ttl"] = token_ttl
+
+        def create(core: BrokerCore) -> AppCredentials:
+            parsed_name, parsed_scopes, ttl = parse_new_app(core, body)
+            return create_app_record(core, parsed_name, parsed_scopes, ttl)
+
+        try:
+            result: AppCredentials = self.call(create)
+        except Problem as problem:
+            raise ConfigurationError(problem.detail) from None
+        return result
+
+    def __repr__(self) -> str:
+        return f"EmbeddedBroker(url={self.url!r}, running={self.running})"
+
+
+def _replace(settings: BrokerSettings, **changes: Any) -> BrokerSettings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP, and
+    # without it Nagle + delayed ACK add ~40 ms to every keep-alive response (headers and body are two writes).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

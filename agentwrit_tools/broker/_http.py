@@ -1,0 +1,224 @@
+"""The HTTP edge: the FastAPI app factory, the response-hardening middleware and the error handlers.
+
+Guarantees made here, for every response including errors:
+
+* errors are RFC 7807 ``application/problem+json`` with the contract's fields — FastAPI's 422 validation
+  errors become 400 ``invalid_request``, unknown paths 404 ``not_found``, wrong methods 405;
+* ``X-Request-ID`` (the client's if it sent a sane one, else 16 hex characters), ``X-Content-Type-Options:
+  nosniff``, ``Cache-Control: no-store`` and ``X-Frame-Options: DENY``;
+* bodies over the limit are refused with 413 (from ``Content-Length`` up front, or while streaming);
+* nothing ever answers with a traceback: an unexpected exception is logged as one generic line and answered
+  with a bare 500 problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ._core import BrokerCore
+from ._problems import Problem, problem_body
+from ._settings import BrokerSettings
+
+__all__ = ["create_app", "problem_response"]
+
+logger = logging.getLogger("agentwrit_tools.broker")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PROBLEM_TYPE = "application/problem+json"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+)
+_OWN = {b"x-request-id", *(name for name, _ in _SECURITY_HEADERS)}
+_STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
+
+
+def _request_id(request: Request) -> str:
+    state = request.scope.get("state") or {}
+    return str(state.get("request_id") or secrets.token_hex(8))
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    body = problem_body(
+        problem.status,
+        problem.error_code,
+        problem.detail,
+        instance=request.url.path,
+        request_id=_request_id(request),
+        hint=problem.hint,
+    )
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_TYPE, headers=problem.headers)
+
+
+def _raw_problem(status: int, error_code: str, detail: str, path: str, request_id: str) -> tuple[bytes, list[Any]]:
+    body = json.dumps(problem_body(status, error_code, detail, instance=path, request_id=request_id)).encode()
+    headers = [(b"content-type", PROBLEM_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+    return body, headers
+
+
+class HardeningMiddleware:
+    """Pure ASGI middleware (so it also covers responses produced outside FastAPI's exception handlers)."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, observe: Callable[[str, float], None]) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        offered = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        extra = [(b"x-request-id", request_id.encode("ascii")), *_SECURITY_HEADERS]
+        response_started = False
+
+        async def send_hardened(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                kept = [(k, v) for k, v in message.get("headers") or [] if k.lower() not in _OWN]
+                message = {**message, "headers": kept + extra}
+            await send(message)
+
+        async def refuse(status: int, code: str, detail: str) -> None:
+            body, raw_headers = _raw_problem(status, code, detail, scope.get("path", ""), request_id)
+            await send_hardened({"type": "http.response.start", "status": status, "headers": raw_headers})
+            await send_hardened({"type": "http.response.body", "body": body})
+
+        try:
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or len(length) > 18):
+                await refuse(400, "invalid_request", "malformed Content-Length header")
+            elif length is not None and int(length) > self.max_body:
+                await refuse(413, "payload_too_large", f"request bodies are limited to {self.max_body} bytes")
+            else:
+                await self.app(scope, receive, send_hardened)
+        except Exception:
+            # Last line of defence: one generic line, no request data, no token, no traceback to the client.
+            logger.error("unhandled error on %s %s (request %s)", scope.get("method"), scope.get("path"), request_id)
+            logger.debug("unhandled error detail", exc_info=True)
+            if not response_started:
+                await refuse(500, "internal_error", "internal error")
+        finally:
+            route = scope.get("route")
+            self.observe(getattr(route, "path", "unmatched"), time.perf_counter() - started_at)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as the streamed size passes ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "payload_too_large", f"request bodies are limited to {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)  # noqa: S101 - registered for Problem only
+        return problem_response(request, exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        status = exc.status_code
+        code = _STATUS_CODES.get(status, "invalid_request" if status < 500 else "internal_error")
+        if status == 404:
+            detail = f"no such endpoint: {request.url.path[:200]}"
+        elif status == 405:
+            detail = f"method {request.method} is not allowed on {request.url.path[:200]}"
+        else:
+            detail = str(exc.detail) if isinstance(exc.detail, str) else "request refused"
+        return problem_response(request, Problem(status, code, detail, headers=dict(exc.headers or {})))
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        return problem_response(request, Problem(400, "invalid_request", "the request is malformed"))
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def create_app(settings: BrokerSettings, *, core: BrokerCore | None = None) -> FastAPI:
+    """Build the broker's ASGI app.
+
+    Args:
+        settings: the configuration.
+        core: an already opened core (the embedded broker opens it first so errors surface in the caller's
+            thread); when ``None`` the app opens its own at startup and closes it at shutdown.
+    """
+    from ._routes import register_routes
+
+    holder: dict[str, BrokerCore] = {}
+    if core is not None:
+        holder["core"] = core
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = "core" not in holder
+        if owned:
+            holder["core"] = BrokerCore.open(settings)
+        app.state.core = holder["core"]
+        # Other threads (the embedded broker) schedule work here: this loop's thread owns the database.
+        app.state.loop = asyncio.get_running_loop()
+        try:
+            yield
+        finally:
+            if owned:
+                holder.pop("core").close()
+
+    app = FastAPI(
+        title="agentwrit-tools embedded broker",
+        version="2.0.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    if core is not None:
+        app.state.core = core
+
+    def observe(endpoint: str, seconds: float) -> None:
+        current = holder.get("core")
+        if current is not None:
+            current.metrics.request_duration.labels(endpoint=endpoint).observe(seconds)
+
+    app.add_middleware(HardeningMiddleware, max_body=settings.max_body_bytes, observe=observe)
+    _install_handlers(app)
+    register_routes(app, settings)
+    return app

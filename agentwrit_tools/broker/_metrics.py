@@ -1,0 +1,62 @@
+"""Prometheus metrics with the contract's names, one registry per broker.
+
+A registry of its own per broker (not the process-global default) lets several brokers live in one process —
+tests and notebooks start many — without "duplicated timeseries" errors or counts leaking between them.
+
+Label values are kept bounded: ``tokens_issued_total{scope}`` is labelled with ``action:resource`` of each
+scope, not the identifier, because per-call credentials make identifiers unbounded (one per customer, per
+record) and a label per identifier would grow the registry forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["CONTENT_TYPE", "BrokerMetrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class BrokerMetrics:
+    """The broker's counters, gauge and histogram in a private registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.tokens_issued = Counter(
+            "agentwrit_tokens_issued_total", "Tokens issued", ["scope"], registry=self.registry
+        )
+        self.tokens_revoked = Counter(
+            "agentwrit_tokens_revoked_total", "Tokens revoked", ["level"], registry=self.registry
+        )
+        self.registrations = Counter(
+            "agentwrit_registrations_total", "Agent registrations", ["status"], registry=self.registry
+        )
+        self.admin_auth = Counter(
+            "agentwrit_admin_auth_total", "Admin authentication attempts", ["status"], registry=self.registry
+        )
+        self.launch_tokens_created = Counter(
+            "agentwrit_launch_tokens_created_total", "Launch tokens created", registry=self.registry
+        )
+        self.active_agents = Gauge(
+            "agentwrit_active_agents", "Registered agents holding a live, unrevoked token", registry=self.registry
+        )
+        self.request_duration = Histogram(
+            "agentwrit_request_duration_seconds",
+            "HTTP request duration",
+            ["endpoint"],
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+
+    def token_issued(self, scopes: Iterable[str]) -> None:
+        for label in dict.fromkeys(scope.rsplit(":", 1)[0] for scope in scopes):
+            self.tokens_issued.labels(scope=label).inc()
+
+    def track_active_agents(self, count: Callable[[], int]) -> None:
+        """Compute the gauge at scrape time (cheap enough, and never stale)."""
+        self.active_agents.set_function(lambda: float(count()))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

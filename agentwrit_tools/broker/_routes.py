@@ -1,0 +1,226 @@
+"""The endpoint table: thin async handlers mapping HTTP onto the service functions.
+
+Handlers are ``async`` and call the synchronous services directly, so every database access happens on the
+event-loop thread that owns the connection, with no thread hop and no lock (see :mod:`._db`). The one slow
+operation, the scrypt check of the admin secret, runs in a worker thread and touches no shared state.
+
+Extension endpoints (``settings.extensions``):
+
+* ``GET /.well-known/jwks.json`` — the broker's public key as an OKP/Ed25519 JWK with the tokens' ``kid``.
+* ``GET /v1/revocations?after=<seq>&limit=<1..1000>`` — the revocation feed, no authentication (like a CRL):
+  ``{"revocations": [{"seq", "level", "target", "revoked_at"}], "next_after", "has_more"}``. Releases, renewal
+  predecessors and cascaded revocations appear as ``token`` entries whose target is the ``jti``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from . import _svc_admin as admin
+from . import _svc_agents as agents
+from . import _svc_tokens as tokens
+from ._bodies import opt_str, parse_json_object
+from ._core import BrokerCore
+from ._http import read_body
+from ._metrics import CONTENT_TYPE
+from ._problems import Problem
+from ._ratelimit import RateLimiter
+from ._settings import BrokerSettings
+
+__all__ = ["VERSION", "register_routes"]
+
+VERSION = "2.0.0"
+
+
+def _core(request: Request) -> BrokerCore:
+    core: BrokerCore = request.app.state.core
+    return core
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    return parse_json_object(await read_body(request, _core(request).settings.max_body_bytes))
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _rate_limited(detail: str, wait: float) -> Problem:
+    return Problem(429, "rate_limited", detail, headers={"Retry-After": RateLimiter.retry_after(wait)})
+
+
+def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
+    """Attach every contract endpoint (and the extensions when enabled) to ``app``."""
+
+    @app.get("/v1/health")
+    async def health(request: Request) -> Response:
+        core = _core(request)
+        connected = core.db_connected()
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": VERSION,
+                "uptime": core.uptime(),
+                "db_connected": connected,
+                "audit_events_count": core.audit.count() if connected else 0,
+            }
+        )
+
+    @app.get("/v1/metrics")
+    async def metrics(request: Request) -> Response:
+        return Response(_core(request).metrics.render(), media_type=CONTENT_TYPE)
+
+    # -- operator -------------------------------------------------------------------------------------------
+
+    @app.post("/v1/admin/auth")
+    async def admin_auth(request: Request) -> Response:
+        core = _core(request)
+        client = _client_ip(request)
+        if core.settings.rate_limits:
+            wait = core.admin_limiter.acquire(client)
+            if wait:
+                core.metrics.admin_auth.labels(status="rate_limited").inc()
+                raise _rate_limited("too many admin authentication attempts", wait)
+        body = await _json(request)
+        secret = opt_str(body, "secret", max_len=1024)
+        if secret is None:
+            raise Problem(400, "invalid_request", "missing required field 'secret'")
+        ok = await asyncio.to_thread(BrokerCore.check_admin_secret, secret, core.stored_admin_hash())
+        return JSONResponse(admin.admin_login(core, secret_ok=ok, client=client))
+
+    @app.post("/v1/admin/apps")
+    async def create_app(request: Request) -> Response:
+        core = _core(request)
+        core.authenticate(
+            request.headers.get("authorization"), required_scope=admin.ADMIN_APPS_SCOPE, path=request.url.path
+        )
+        name, scopes, ttl = admin.parse_new_app(core, await _json(request))
+        return JSONResponse(admin.create_app_record(core, name, scopes, ttl).body())
+
+    @app.get("/v1/admin/apps")
+    async def list_apps(request: Request) -> Response:
+        core = _core(request)
+        core.authenticate(
+            request.headers.get("authorization"), required_scope=admin.ADMIN_APPS_SCOPE, path=request.url.path
+        )
+        return JSONResponse(admin.list_apps(core))
+
+    @app.get("/v1/admin/apps/{app_id}")
+    async def get_app(request: Request, app_id: str) -> Response:
+        core = _core(request)
+        core.authenticate(
+            request.headers.get("authorization"), required_scope=admin.ADMIN_APPS_SCOPE, path=request.url.path
+        )
+        return JSONResponse(admin.get_app(core, app_id))
+
+    @app.put("/v1/admin/apps/{app_id}")
+    async def update_app(request: Request, app_id: str) -> Response:
+        core = _core(request)
+        core.authenticate(
+            request.headers.get("authorization"), required_scope=admin.ADMIN_APPS_SCOPE, path=request.url.path
+        )
+        return JSONResponse(admin.update_app(core, app_id, await _json(request)))
+
+    @app.delete("/v1/admin/apps/{app_id}")
+    async def delete_app(request: Request, app_id: str) -> Response:
+        core = _core(request)
+        core.authenticate(
+            request.headers.get("authorization"), required_scope=admin.ADMIN_APPS_SCOPE, path=request.url.path
+        )
+        return JSONResponse(admin.delete_app(core, app_id))
+
+    @app.post("/v1/admin/launch-tokens")
+    async def admin_launch_token(request: Request) -> Response:
+        core = _core(request)
+        claims = core.authenticate(
+            request.headers.get("authorization"), required_scope="admin:launch-tokens:*", path=request.url.path
+        )
+        body = await _json(request)
+        return JSONResponse(admin.create_launch_token(core, body, claims=claims, app=None), status_code=201)
+
+    @app.post("/v1/revoke")
+    async def revoke(request: Request) -> Response:
+        core = _core(request)
+        claims = core.authenticate(
+            request.headers.get("authorization"), required_scope="admin:revoke:*", path=request.url.path
+        )
+        return JSONResponse(tokens.revoke(core, claims, await _json(request)))
+
+    @app.get("/v1/audit/events")
+    async def audit_events(request: Request) -> Response:
+        core = _core(request)
+        core.authenticate(request.headers.get("authorization"), required_scope="admin:audit:*", path=request.url.path)
+        return JSONResponse(tokens.audit_events(core, request.query_params))
+
+    # -- apps -----------------------------------------------------------------------------------------------
+
+    @app.post("/v1/app/auth")
+    async def app_auth(request: Request) -> Response:
+        core = _core(request)
+        client_id, client_secret = admin.parse_app_login(await _json(request))
+        if core.settings.rate_limits:
+            wait = core.app_limiter.acquire(client_id)
+            if wait:
+                core.record_denial("app_rate_limited", detail=f"client_id {client_id[:100]}")
+                raise _rate_limited("too many authentication attempts for this client_id", wait)
+        return JSONResponse(admin.app_login(core, client_id, client_secret))
+
+    @app.post("/v1/app/launch-tokens")
+    async def app_launch_token(request: Request) -> Response:
+        core = _core(request)
+        claims = core.authenticate(
+            request.headers.get("authorization"), required_scope="app:launch-tokens:*", path=request.url.path
+        )
+        app_info = admin.active_app_ceiling(core, claims)
+        body = await _json(request)
+        return JSONResponse(admin.create_launch_token(core, body, claims=claims, app=app_info), status_code=201)
+
+    # -- agents and tokens ----------------------------------------------------------------------------------
+
+    @app.get("/v1/challenge")
+    async def challenge(request: Request) -> Response:
+        return JSONResponse(agents.issue_challenge(_core(request)))
+
+    @app.post("/v1/register")
+    async def register(request: Request) -> Response:
+        core = _core(request)
+        return JSONResponse(agents.register_agent(core, await _json(request)))
+
+    @app.post("/v1/token/validate")
+    async def validate(request: Request) -> Response:
+        core = _core(request)
+        return JSONResponse(tokens.validate(core, await _json(request)))
+
+    @app.post("/v1/token/renew")
+    async def renew(request: Request) -> Response:
+        core = _core(request)
+        return JSONResponse(tokens.renew(core, request.headers.get("authorization"), request.url.path))
+
+    @app.post("/v1/token/release")
+    async def release(request: Request) -> Response:
+        core = _core(request)
+        tokens.release(core, request.headers.get("authorization"), request.url.path)
+        return Response(status_code=204)
+
+    @app.post("/v1/delegate")
+    async def delegate(request: Request) -> Response:
+        core = _core(request)
+        claims = core.authenticate(request.headers.get("authorization"), required_scope=None, path=request.url.path)
+        return JSONResponse(tokens.delegate(core, claims, request.url.path, await _json(request)))
+
+    if not settings.extensions:
+        return
+
+    # -- extensions -----------------------------------------------------------------------------------------
+
+    @app.get("/.well-known/jwks.json")
+    async def jwks(request: Request) -> Response:
+        return JSONResponse({"keys": [_core(request).key.jwk()]})
+
+    @app.get("/v1/revocations")
+    async def revocations(request: Request) -> Response:
+        return JSONResponse(tokens.revocation_feed(_core(request), request.query_params))

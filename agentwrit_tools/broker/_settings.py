@@ -1,0 +1,174 @@
+"""Broker configuration: one frozen object, built in code or from the ``AA_*`` environment of the real broker.
+
+The defaults match the reference AgentWrit broker so that a client cannot tell the difference, except for the
+extensions (``extensions=True``), which add endpoints and tighten lifetimes but never change an existing
+response shape. Turning them off makes the embedded broker behave like the reference one for compatibility tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigurationError
+
+__all__ = ["BrokerSettings"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    """Everything that decides how the broker behaves.
+
+    Attributes:
+        admin_secret: the operator's shared secret. ``None`` is allowed only when the database already holds a
+            hashed secret from an earlier run (then that one keeps working).
+        trust_domain: the SPIFFE trust domain in agent IDs.
+        issuer: the ``iss`` claim; empty like the reference broker's default.
+        audience: the ``aud`` claim (comma-separated for several); the claim is omitted when unset.
+        default_ttl: agent token lifetime when a launch token does not say.
+        max_ttl: hard cap on every issued token, whatever was asked.
+        app_token_ttl: default app token lifetime for apps created without one.
+        admin_token_ttl: admin token lifetime (fixed by the contract).
+        db_path: the SQLite file holding all state; ``None`` means an in-memory database (lost on exit, tests only).
+        signing_key_path: a PEM file for the Ed25519 key; ``None`` keeps the key inside the database.
+        extensions: JWKS, revocation feed, cascade revocation and ``exp`` capping on delegation. ``False`` behaves
+            exactly like the reference broker (the extension endpoints answer 404).
+        rate_limits: enforce the contract's rate limits on the two authentication endpoints.
+        admin_auth_rate: admin authentications per second per client IP.
+        admin_auth_burst: admin authentications allowed back to back per client IP.
+        app_auth_rate: app authentications per second per client_id (10/min).
+        app_auth_burst: app authentications allowed back to back per client_id.
+        nonce_ttl: lifetime of a registration challenge, in seconds.
+        launch_token_ttl: default lifetime of a launch token, in seconds.
+        delegation_ttl: default lifetime of a delegated token, in seconds.
+        max_delegation_depth: chain length at which a delegator is refused.
+        max_body_bytes: request bodies above this are refused with 413.
+        host: address ``broker serve`` binds (``AA_HOST``).
+        port: port ``broker serve`` binds (``AA_PORT``).
+    """
+
+    admin_secret: str | None = field(default=None, repr=False)
+    trust_domain: str = "agentwrit.local"
+    issuer: str = ""
+    audience: str | None = None
+    default_ttl: int = 300
+    max_ttl: int = 86400
+    app_token_ttl: int = 1800
+    admin_token_ttl: int = 300
+    db_path: Path | None = None
+    signing_key_path: Path | None = None
+    extensions: bool = True
+    rate_limits: bool = True
+    admin_auth_rate: float = 5.0
+    admin_auth_burst: int = 10
+    app_auth_rate: float = 10.0 / 60.0
+    app_auth_burst: int = 3
+    nonce_ttl: int = 30
+    launch_token_ttl: int = 30
+    delegation_ttl: int = 60
+    max_delegation_depth: int = 5
+    max_body_bytes: int = 1024 * 1024
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    def __post_init__(self) -> None:
+        for name in (
+            "default_ttl",
+            "max_ttl",
+            "app_token_ttl",
+            "admin_token_ttl",
+            "nonce_ttl",
+            "launch_token_ttl",
+            "delegation_ttl",
+            "max_delegation_depth",
+            "max_body_bytes",
+            "admin_auth_burst",
+            "app_auth_burst",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigurationError(f"broker setting {name} must be a positive integer")
+        for name in ("admin_auth_rate", "app_auth_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigurationError(f"broker setting {name} must be a positive number")
+        if self.default_ttl > self.max_ttl:
+            raise ConfigurationError("broker setting default_ttl must not exceed max_ttl")
+        if not self.trust_domain or "/" in self.trust_domain or ":" in self.trust_domain:
+            raise ConfigurationError("broker setting trust_domain must be a plain host name (no '/' or ':')")
+        if self.admin_secret is not None and not self.admin_secret:
+            raise ConfigurationError("the admin secret must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError("broker setting port must be between 0 and 65535")
+        # Accept plain strings for paths (callers and AA_* values often have them).
+        if self.db_path is not None:
+            object.__setattr__(self, "db_path", Path(self.db_path))
+        if self.signing_key_path is not None:
+            object.__setattr__(self, "signing_key_path", Path(self.signing_key_path))
+
+    @property
+    def audience_list(self) -> list[str] | None:
+        """The ``aud`` claim as issued: a list, or ``None`` to omit it."""
+        if not self.audience:
+            return None
+        items = [part.strip() for part in self.audience.split(",") if part.strip()]
+        return items or None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> BrokerSettings:
+        """Read the reference broker's ``AA_*`` variables; keyword overrides win over the environment.
+
+        Raises:
+            ConfigurationError: a variable is present but malformed (named in the message, value never echoed
+                because it may be the secret).
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+
+        def text(var: str, key: str) -> None:
+            if var in env:
+                values[key] = env[var]
+
+        def integer(var: str, key: str) -> None:
+            if var in env:
+                try:
+                    values[key] = int(env[var].strip())
+                except ValueError:
+                    raise ConfigurationError(f"{var} must be an integer") from None
+
+        def path(var: str, key: str) -> None:
+            if env.get(var):
+                values[key] = Path(env[var])
+
+        def flag(var: str, key: str) -> None:
+            if var in env:
+                raw = env[var].strip().lower()
+                if raw in _TRUE:
+                    values[key] = True
+                elif raw in _FALSE:
+                    values[key] = False
+                else:
+                    raise ConfigurationError(f"{var} must be true or false")
+
+        if env.get("AA_ADMIN_SECRET"):
+            values["admin_secret"] = env["AA_ADMIN_SECRET"]
+        text("AA_TRUST_DOMAIN", "trust_domain")
+        text("AA_ISSUER", "issuer")
+        if env.get("AA_AUDIENCE"):
+            values["audience"] = env["AA_AUDIENCE"]
+        text("AA_HOST", "host")
+        integer("AA_PORT", "port")
+        integer("AA_DEFAULT_TTL", "default_ttl")
+        integer("AA_MAX_TTL", "max_ttl")
+        integer("AA_APP_TOKEN_TTL", "app_token_ttl")
+        path("AA_DB_PATH", "db_path")
+        path("AA_SIGNING_KEY_PATH", "signing_key_path")
+        flag("AA_EXTENSIONS", "extensions")
+        flag("AA_RATE_LIMITS", "rate_limits")
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

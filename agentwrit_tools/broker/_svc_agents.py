@@ -1,0 +1,162 @@
+"""Agent registration: challenge nonces and the launch-token + proof-of-possession exchange.
+
+An agent proves it holds an Ed25519 private key by signing a fresh broker nonce, and proves it was sent by an
+operator or app by presenting a launch token. The order of checks is deliberate:
+
+1. malformed input → 400, nothing touched;
+2. unknown, expired or used launch token → 401;
+3. requested scope beyond the launch token's ``allowed_scope`` → 403 ``scope_violation`` — *before* anything is
+   consumed, so an over-asking agent does not burn its single-use launch token;
+4. unknown or expired nonce, bad key or signature → 401;
+5. then, in one transaction: nonce consumed, launch token used, agent recorded, token issued.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ..scopes import uncovered
+from ._bodies import req_scope_list, req_str
+from ._core import BrokerCore
+from ._problems import Problem, bad_request, unauthorized
+from ._secrets import random_hex, sha256_hex
+from ._timefmt import rfc3339_nano
+
+__all__ = ["issue_challenge", "register_agent"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# Path segments of a SPIFFE ID: no separator, no whitespace/control characters, no dot segments.
+_SEGMENT_BAD = re.compile(r"[/\s\x00-\x1f\x7f?#%]")
+_PURGE_EVERY = 256
+
+
+def issue_challenge(core: BrokerCore) -> dict[str, Any]:
+    """``GET /v1/challenge``: a single-use nonce, valid for ``nonce_ttl`` seconds."""
+    nonce = random_hex(32)
+    now = time.time()
+    with core.tx():
+        core.conn.execute(
+            "INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, now + core.settings.nonce_ttl)
+        )
+        core.challenges_issued += 1
+        if core.challenges_issued % _PURGE_EVERY == 0:  # expired nonces are useless; keep the table small
+            core.conn.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+    return {"nonce": nonce, "expires_in": core.settings.nonce_ttl}
+
+
+def _segment(body: dict[str, Any], name: str) -> str:
+    value = req_str(body, name, max_len=256)
+    if _SEGMENT_BAD.search(value) or value in (".", ".."):
+        raise bad_request(
+            f"field {name!r} must be a single path segment: no '/', '?', '#', '%', whitespace or control characters"
+        )
+    return value
+
+
+def _b64(value: str, size: int, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise unauthorized(f"{what} is not valid base64") from None
+    if len(raw) != size:
+        raise unauthorized(f"{what} must be {size} bytes")
+    return raw
+
+
+def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/register``."""
+    launch_token = req_str(body, "launch_token", max_len=256)
+    nonce = req_str(body, "nonce", max_len=256)
+    public_key_b64 = req_str(body, "public_key", max_len=256)
+    signature_b64 = req_str(body, "signature", max_len=256)
+    orch_id = _segment(body, "orch_id")
+    task_id = _segment(body, "task_id")
+    requested = req_scope_list(body, "requested_scope")
+
+    def refuse(problem: Problem, why: str) -> Problem:
+        core.metrics.registrations.labels(status="failure").inc()
+        return core.deny(problem, "registration_policy_violation", task_id=task_id, orch_id=orch_id, detail=why[:500])
+
+    token_hash = sha256_hex(launch_token)
+    row = core.conn.execute(
+        "SELECT agent_name, allowed_scope, max_ttl, single_use, expires_at, consumed, app_id FROM launch_tokens"
+        " WHERE token_hash = ?",
+        (token_hash,),
+    ).fetchone()
+    now = time.time()
+    if row is None or row[5] or row[4] <= now:
+        raise refuse(unauthorized("launch token is invalid, expired or already used"), "bad launch token")
+    agent_name, allowed_json, max_ttl, single_use, _, _, app_id = row
+    allowed = json.loads(allowed_json)
+    missing = uncovered(allowed, requested)
+    if missing:
+        raise refuse(
+            Problem(
+                403,
+                "scope_violation",
+                f"requested scope exceeds the launch token's allowed_scope: {', '.join(missing)}",
+            ),
+            f"requested {','.join(requested)} beyond allowed {','.join(allowed)}",
+        )
+    nonce_row = core.conn.execute("SELECT expires_at FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
+    if not _HEX64.fullmatch(nonce) or nonce_row is None or nonce_row[0] <= now:
+        raise refuse(unauthorized("nonce is invalid, expired or already used"), "bad nonce")
+    try:
+        public_key = Ed25519PublicKey.from_public_bytes(_b64(public_key_b64, 32, "public_key"))
+        public_key.verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
+    except Problem as problem:
+        raise refuse(problem, problem.detail) from None
+    except (InvalidSignature, ValueError):
+        raise refuse(unauthorized("signature verification failed"), "bad signature") from None
+
+    agent_id = f"spiffe://{core.settings.trust_domain}/agent/{orch_id}/{task_id}/{random_hex(8)}"
+    with core.tx():
+        core.conn.execute("DELETE FROM nonces WHERE nonce = ?", (nonce,))
+        if single_use:
+            core.conn.execute(
+                "UPDATE launch_tokens SET consumed = 1, uses = uses + 1 WHERE token_hash = ?", (token_hash,)
+            )
+        else:
+            core.conn.execute("UPDATE launch_tokens SET uses = uses + 1 WHERE token_hash = ?", (token_hash,))
+        core.conn.execute(
+            "INSERT INTO agents (agent_id, public_key, orch_id, task_id, scope, app_id, agent_name, registered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                agent_id,
+                public_key_b64,
+                orch_id,
+                task_id,
+                json.dumps(requested),
+                app_id,
+                agent_name,
+                rfc3339_nano(time.time_ns()),
+            ),
+        )
+        issued = core.mint(
+            sub=agent_id, scope=requested, ttl=int(max_ttl), kind="agent", task_id=task_id, orch_id=orch_id
+        )
+        core.audit.append(
+            "agent_registered",
+            agent_id=agent_id,
+            task_id=task_id,
+            orch_id=orch_id,
+            detail=f"agent {agent_name[:200]} registered with scope {','.join(requested)}",
+        )
+        core.audit.append(
+            "token_issued",
+            agent_id=agent_id,
+            task_id=task_id,
+            orch_id=orch_id,
+            detail=f"scope {','.join(requested)}, ttl {issued.expires_in}s",
+            resource=issued.claims["jti"],
+        )
+    core.metrics.registrations.labels(status="success").inc()
+    return {"agent_id": agent_id, "access_token": issued.token, "expires_in": issued.expires_in}

@@ -1,0 +1,272 @@
+"""Token lifecycle endpoints: validate, renew, release, delegate, revoke, and the audit query.
+
+Messages on validate and renew are generic on purpose ("token is invalid or expired", "token renewal failed"):
+telling expired from revoked from forged would help an attacker probe. The detailed reason goes to the debug
+log only, and never with the token.
+
+Extensions active when ``settings.extensions`` is on: a delegated token's ``exp`` is capped at its delegator's,
+and release/revoke cascade to every token delegated from the revoked one (see :mod:`._revocation`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..scopes import uncovered
+from ._audit import AuditFilter
+from ._bodies import MAX_STRING, int_or, query_int, req_scope_list, req_str
+from ._core import BrokerCore
+from ._problems import Problem, bad_request, insufficient_scope, not_found, unauthorized
+from ._revocation import LEVELS, TokenRow, chain_root_of
+from ._timefmt import parse_rfc3339_ns, rfc3339_seconds
+
+__all__ = [
+    "RENEW_FAILED",
+    "VALIDATE_FAILED",
+    "audit_events",
+    "delegate",
+    "release",
+    "renew",
+    "revocation_feed",
+    "revoke",
+    "validate",
+]
+
+logger = logging.getLogger("agentwrit_tools.broker")
+
+VALIDATE_FAILED = "token is invalid or expired"
+RENEW_FAILED = "token renewal failed"
+
+
+def _audit_ids(claims: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "agent_id": str(claims.get("sub", "")),
+        "task_id": str(claims.get("task_id", "")),
+        "orch_id": str(claims.get("orch_id", "")),
+    }
+
+
+def _row_for(core: BrokerCore, claims: Mapping[str, Any]) -> TokenRow:
+    """The stored record of a verified token; rebuilt from its claims if the row is missing (e.g. a restored
+    database with the same key), so lifecycle operations still work."""
+    row = core.revocations.token_row(str(claims["jti"]))
+    if row is not None:
+        return row
+    return TokenRow(
+        jti=str(claims["jti"]),
+        sub=str(claims["sub"]),
+        task_id=str(claims.get("task_id", "")),
+        orch_id=str(claims.get("orch_id", "")),
+        chain_root=chain_root_of(dict(claims)),
+        lineage=str(claims["jti"]),
+        exp=int(claims["exp"]),
+    )
+
+
+def validate(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/token/validate``: always an answer, never a reason."""
+    if body.get("token") is None:
+        raise bad_request("missing required field 'token'")
+    claims = core.live_claims(body["token"])
+    if claims is None:
+        return {"valid": False, "error": VALIDATE_FAILED}
+    return {"valid": True, "claims": claims}
+
+
+def renew(core: BrokerCore, authorization: str | None, path: str) -> dict[str, Any]:
+    """``POST /v1/token/renew``: same identity, scope and chain under a fresh ``jti``; the old one dies first."""
+    failed = unauthorized(RENEW_FAILED)
+    try:
+        claims = core.authenticate(authorization, required_scope=None, path=path, audit=False)
+    except Problem:
+        core.record_denial("token_renewal_failed", detail=RENEW_FAILED, resource=path)
+        raise failed from None
+    row = _row_for(core, claims)
+    extra = core.conn.execute(
+        "SELECT kind, parent_lineage, ttl, exp_cap FROM tokens WHERE jti = ?", (row.jti,)
+    ).fetchone()
+    kind, parent_lineage, ttl, exp_cap = extra if extra else ("agent", None, claims["exp"] - claims["iat"], None)
+    with core.tx():
+        core.revocations.revoke_token(row, cascade=False)
+        issued = core.mint(
+            sub=row.sub,
+            scope=list(claims["scope"]),
+            ttl=int(ttl),
+            kind=str(kind),
+            task_id=str(claims.get("task_id", "")),
+            orch_id=str(claims.get("orch_id", "")),
+            sid=claims.get("sid"),
+            chain=claims.get("delegation_chain"),
+            chain_hash=claims.get("chain_hash"),
+            lineage=row.lineage,
+            parent_lineage=parent_lineage,
+            renewed_from=row.jti,
+            exp_cap=exp_cap,
+        )
+        core.audit.append(
+            "token_renewed",
+            **_audit_ids(claims),
+            detail=f"jti {row.jti} renewed as {issued.claims['jti']}",
+            resource=issued.claims["jti"],
+            deleg_depth=len(claims.get("delegation_chain") or []),
+            deleg_chain_hash=str(claims.get("chain_hash") or ""),
+        )
+    return {"access_token": issued.token, "expires_in": issued.expires_in}
+
+
+def release(core: BrokerCore, authorization: str | None, path: str) -> None:
+    """``POST /v1/token/release``: the holder ends its own token (and, extension, what it delegated)."""
+    claims = core.authenticate(authorization, required_scope=None, path=path)
+    row = _row_for(core, claims)
+    with core.tx():
+        victims = core.revocations.revoke_token(row, cascade=True)
+        core.audit.append(
+            "token_released",
+            **_audit_ids(claims),
+            detail=f"jti {row.jti} released" + (f"; {len(victims)} delegated token(s) revoked" if victims else ""),
+            resource=row.jti,
+            deleg_depth=len(claims.get("delegation_chain") or []),
+            deleg_chain_hash=str(claims.get("chain_hash") or ""),
+        )
+
+
+def _chain_hash(chain: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(chain, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/delegate``: hand a subset of the caller's (verified, unrevoked) scope to a registered agent."""
+    delegate_to = req_str(body, "delegate_to", max_len=MAX_STRING)
+    requested = req_scope_list(body, "scope")
+    ttl = int_or(body, "ttl", core.settings.delegation_ttl, error_code="invalid_ttl")
+    delegator = str(claims["sub"])
+    ids = _audit_ids(claims)
+    chain: list[dict[str, Any]] = list(claims.get("delegation_chain") or [])
+    if not delegator.startswith("spiffe://"):
+        raise core.deny(
+            insufficient_scope("only agent tokens can delegate"),
+            "delegation_attenuation_violation",
+            **ids,
+            detail="a non-agent token tried to delegate",
+            resource=path,
+        )
+    missing = uncovered(claims["scope"], requested)
+    if missing:
+        raise core.deny(
+            Problem(
+                403, "scope_violation", f"delegated scope must be a subset of yours; not held: {', '.join(missing)}"
+            ),
+            "delegation_attenuation_violation",
+            **ids,
+            detail=f"tried to delegate {','.join(requested)} holding {','.join(claims['scope'])}",
+            resource=delegate_to[:200],
+        )
+    if len(chain) >= core.settings.max_delegation_depth:
+        raise core.deny(
+            Problem(403, "scope_violation", f"delegation depth limit reached ({core.settings.max_delegation_depth})"),
+            "delegation_attenuation_violation",
+            **ids,
+            detail="delegation depth limit reached",
+            resource=delegate_to[:200],
+            deleg_depth=len(chain),
+        )
+    if core.conn.execute("SELECT 1 FROM agents WHERE agent_id = ?", (delegate_to,)).fetchone() is None:
+        raise not_found("delegate_to is not a registered agent")
+
+    delegated_at = rfc3339_seconds(time.time())
+    held = list(claims["scope"])
+    message = f"{delegator}|{','.join(held)}|{delegated_at}".encode()
+    record = {
+        "agent": delegator,
+        "scope": held,
+        "delegated_at": delegated_at,
+        "signature": core.key.sign(message).hex(),
+    }
+    chain.append(record)
+    chain_hash = _chain_hash(chain)
+    row = _row_for(core, claims)
+    with core.tx():
+        issued = core.mint(
+            sub=delegate_to,
+            scope=requested,
+            ttl=ttl,
+            kind="delegated",
+            task_id=ids["task_id"],
+            orch_id=ids["orch_id"],
+            chain=chain,
+            chain_hash=chain_hash,
+            parent_lineage=row.lineage,
+            exp_cap=int(claims["exp"]) if core.settings.extensions else None,
+        )
+        core.audit.append(
+            "delegation_created",
+            agent_id=delegate_to,
+            task_id=ids["task_id"],
+            orch_id=ids["orch_id"],
+            detail=f"{delegator} delegated {','.join(requested)}",
+            resource=issued.claims["jti"],
+            deleg_depth=len(chain),
+            deleg_chain_hash=chain_hash,
+        )
+    return {"access_token": issued.token, "expires_in": issued.expires_in, "delegation_chain": chain}
+
+
+def revoke(core: BrokerCore, claims: Mapping[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/revoke`` (admin): add a rule at one of four levels."""
+    level = req_str(body, "level", max_len=16)
+    if level not in LEVELS:
+        raise bad_request(f"level must be one of {', '.join(LEVELS)}")
+    target = req_str(body, "target", max_len=MAX_STRING)
+    with core.tx():
+        hit, cascaded = core.revocations.revoke(level, target)
+        core.audit.append(
+            "token_revoked",
+            agent_id=target if level in ("agent", "chain") else "",
+            task_id=target if level == "task" else "",
+            detail=f"{level}-level revocation by {claims.get('sub', '')}: {len(hit)} live token(s)"
+            + (f", {len(cascaded)} delegated token(s) by cascade" if cascaded else ""),
+            resource=target if level == "token" else "",
+        )
+    return {"revoked": True, "level": level, "target": target, "count": len(hit)}
+
+
+def _time_param(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_rfc3339_ns(raw)
+    except ValueError:
+        raise bad_request(f"query parameter {name!r} must be an RFC 3339 timestamp") from None
+
+
+def audit_events(core: BrokerCore, params: Mapping[str, str]) -> dict[str, Any]:
+    """``GET /v1/audit/events`` (admin): filtered, paginated, oldest first."""
+    flt = AuditFilter(
+        agent_id=params.get("agent_id") or None,
+        task_id=params.get("task_id") or None,
+        event_type=params.get("event_type") or None,
+        outcome=params.get("outcome") or None,
+        since_ns=_time_param(params, "since"),
+        until_ns=_time_param(params, "until"),
+    )
+    limit = query_int(params, "limit", 100, minimum=1, maximum=1000)
+    offset = query_int(params, "offset", 0, minimum=0, maximum=2**62)
+    return {
+        "events": core.audit.query(flt, limit=limit, offset=offset),
+        "total": core.audit.count(flt),
+        "offset": offset,
+        "limit": limit,
+    }
+
+
+def revocation_feed(core: BrokerCore, params: Mapping[str, str]) -> dict[str, Any]:
+    """Extension ``GET /v1/revocations``: rules after ``after`` in ``seq`` order."""
+    after = query_int(params, "after", 0, minimum=0, maximum=2**62)
+    limit = query_int(params, "limit", 1000, minimum=1, maximum=1000)
+    return core.revocations.feed(after, limit)
