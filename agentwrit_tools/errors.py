@@ -5,20 +5,78 @@
     AgentWritError                      root: catch this to catch everything we raise
     ├── ScopeError (ValueError)         a scope string or template is malformed
     │   └── UnsafeArgumentError         a model-chosen value would widen a rendered scope
-    └── ConfigurationError              the library or a tool is set up wrongly (caught at declaration time)
+    ├── ConfigurationError              the library or a tool is set up wrongly (caught at declaration time)
+    ├── CredentialReleased              renew/delegate on a credential that was already released (nothing sent)
+    ├── TaskBudgetExhausted             a task launcher's time budget is spent; nothing more can be minted
+    ├── TokenInvalid                    a token failed verification: forged, expired, malformed, unknown key…
+    │   └── TokenRevoked                local verification found it in the broker's revocation feed
+    └── BrokerError                     a call to the broker failed (.method, .path)
+        ├── BrokerUnavailable           no HTTP answer at all: refused, reset, timed out (alias TransportError)
+        ├── ProtocolError               an answer that breaks the wire contract (non-JSON, missing fields…)
+        │   └── ScopeMismatch           the verified claims are not what was requested
+        └── ProblemError                the broker answered with an error status (.problem, .status_code)
+            ├── InvalidRequest          400 invalid_request (and other 400 codes)
+            ├── Unauthorized            401: missing, bad or expired credentials or token
+            ├── Forbidden               403
+            │   ├── InsufficientScope   403 insufficient_scope: the bearer lacks the scope, or is revoked
+            │   └── ScopeViolation      403 scope_violation / ceiling exceeded: authority would widen
+            ├── NotFound                404
+            ├── RateLimited             429 (.retry_after, seconds or None)
+            └── ServerError             5xx
 
-Messages never carry a token, a secret or the text of a foreign exception: they are safe to log. What a
-model sees is built by an explicit policy elsewhere, never from ``str(exc)``.
+Transport failures (:class:`BrokerUnavailable`) are kept apart from refusals (:class:`ProblemError`) because
+they call for opposite reactions: retry later vs. fix the request. Messages never carry a token, a secret or the
+text of a foreign exception: they are safe to log. What a model sees is built by an explicit policy elsewhere,
+never from ``str(exc)``.
 """
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .client._models import Problem
+
 __all__ = [
     "AgentWritError",
+    "BrokerError",
+    "BrokerUnavailable",
     "ConfigurationError",
+    "CredentialReleased",
+    "Forbidden",
+    "InsufficientScope",
+    "InvalidRequest",
+    "NotFound",
+    "ProblemError",
+    "ProtocolError",
+    "RateLimited",
     "ScopeError",
+    "ScopeMismatch",
+    "ScopeViolation",
+    "ServerError",
+    "TaskBudgetExhausted",
+    "TokenInvalid",
+    "TokenRevoked",
+    "TransportError",
+    "Unauthorized",
     "UnsafeArgumentError",
+    "redact",
 ]
+
+# Compact JWS/JWT, then any long run of token-ish characters (hex launch tokens, base64url secrets). Broker
+# details are not supposed to contain either; this is the belt to that pair of braces.
+_JWT = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+_LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=]{32,}")
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a token or a secret with ``[redacted]``.
+
+    Used on every piece of text we did not write ourselves (broker ``detail``/``hint``) before it reaches a
+    message, so a misbehaving broker cannot make us log a credential.
+    """
+    return _LONG_RUN.sub("[redacted]", _JWT.sub("[redacted]", text))
 
 
 class AgentWritError(Exception):
@@ -60,3 +118,154 @@ class UnsafeArgumentError(ScopeError):
         self.argument = argument
         self.template = template
         self.reason = reason
+
+
+class CredentialReleased(AgentWritError):
+    """The credential was released; it cannot be renewed or delegated any more.
+
+    Raised locally, before anything is sent: a released token is dead at the broker, and a confusing 401/403
+    from the broker would hide the real cause (a use-after-release bug in the caller).
+    """
+
+
+class TaskBudgetExhausted(AgentWritError):
+    """A task launcher's time budget is spent, so no credential may be minted under it any more."""
+
+
+class TokenInvalid(AgentWritError):
+    """A token failed verification.
+
+    Deliberately vague about why (forged, expired, malformed, unknown key), like the broker's own
+    ``token is invalid or expired``: callers must treat all of these the same, and an attacker learns nothing.
+
+    Attributes:
+        reason: a short fixed phrase for logs (never token text).
+    """
+
+    def __init__(self, message: str = "token is invalid or expired", *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TokenRevoked(TokenInvalid):
+    """Local verification found the token (its jti, agent, task or chain root) in the revocation feed."""
+
+    def __init__(self, *, level: str) -> None:
+        super().__init__("token is invalid or expired", reason=f"revoked ({level} level)")
+        self.level = level
+
+
+class BrokerError(AgentWritError):
+    """A call to the broker failed.
+
+    Attributes:
+        method: HTTP method of the failed call.
+        path: path of the failed call (no query string, never a token).
+    """
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class BrokerUnavailable(BrokerError):
+    """No HTTP answer came back: connection refused or reset, DNS failure, timeout.
+
+    Attributes:
+        sent: False when the request certainly never reached the broker (so any call may be retried).
+    """
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", sent: bool = True) -> None:
+        super().__init__(message, method=method, path=path)
+        self.sent = sent
+
+
+TransportError = BrokerUnavailable
+"""Alias: the same class under the name the official client uses."""
+
+
+class ProtocolError(BrokerError):
+    """The broker answered, but not as the wire contract says (non-JSON body, missing fields, odd status)."""
+
+
+class ScopeMismatch(ProtocolError):
+    """The broker issued a token whose *verified* scope differs from the request.
+
+    The token has already been released when this is raised, so nothing with the wrong authority survives.
+
+    Attributes:
+        requested: the scopes asked for.
+        granted: the scopes in the verified token.
+    """
+
+    def __init__(
+        self, *, requested: tuple[str, ...], granted: tuple[str, ...], method: str = "", path: str = ""
+    ) -> None:
+        super().__init__(
+            f"the broker granted {list(granted)} where {list(requested)} was requested", method=method, path=path
+        )
+        self.requested = requested
+        self.granted = granted
+
+
+class ProblemError(BrokerError):
+    """The broker answered with an error status and (normally) an RFC 7807 problem body.
+
+    Attributes:
+        problem: every field of the problem body (``type``, ``title``, ``status``, ``detail``, ``instance``,
+            ``error_code``, ``request_id``, ``hint``); synthesized from the status when the body was not one.
+        status_code: the HTTP status.
+        error_code: shortcut for ``problem.error_code`` (None when the body was not a problem).
+        request_id: shortcut for ``problem.request_id`` (or the ``X-Request-ID`` header), for support tickets.
+    """
+
+    def __init__(self, problem: Problem, *, method: str = "", path: str = "") -> None:
+        code = f" {problem.error_code}" if problem.error_code else ""
+        detail = f": {redact(problem.detail)}" if problem.detail else ""
+        rid = f" (request {problem.request_id})" if problem.request_id else ""
+        super().__init__(f"{method} {path} -> {problem.status}{code}{detail}{rid}", method=method, path=path)
+        self.problem = problem
+        self.status_code = problem.status
+        self.error_code = problem.error_code
+        self.request_id = problem.request_id
+
+
+class InvalidRequest(ProblemError):
+    """400: the request was malformed or a field was out of range (fix the call)."""
+
+
+class Unauthorized(ProblemError):
+    """401: credentials or token missing, wrong, expired or already consumed."""
+
+
+class Forbidden(ProblemError):
+    """403: authenticated, but not allowed."""
+
+
+class InsufficientScope(Forbidden):
+    """403 ``insufficient_scope``: the bearer token lacks the endpoint's scope, or has been revoked."""
+
+
+class ScopeViolation(Forbidden):
+    """403: the request would widen authority (registration, delegation, or a launch token above the ceiling)."""
+
+
+class NotFound(ProblemError):
+    """404: the app, agent or route does not exist."""
+
+
+class RateLimited(ProblemError):
+    """429: over the broker's rate limit.
+
+    Attributes:
+        retry_after: seconds the broker asked us to wait (None when it did not say).
+    """
+
+    def __init__(self, problem: Problem, *, retry_after: float | None, method: str = "", path: str = "") -> None:
+        super().__init__(problem, method=method, path=path)
+        self.retry_after = retry_after
+
+
+class ServerError(ProblemError):
+    """5xx: the broker (or a proxy in front of it) failed; the request may or may not have taken effect."""

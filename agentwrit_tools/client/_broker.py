@@ -1,0 +1,368 @@
+"""``Broker`` and ``AsyncBroker``: configuration and the public calls, over one I/O-free core.
+
+The two classes share ``_BrokerBase`` (settings, core, repr, ``from_env``); each method body is one line that
+hands a flow to the class's driver. Also here: the task launchers (mint under a task ceiling the broker
+enforces) in both flavours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from . import _admin, _flows
+from ._claims import Claims
+from ._config import Settings, env_settings
+from ._credential import AsyncCredential, Credential
+from ._drivers import USER_AGENT, AsyncDriver, SyncDriver
+from ._models import Health
+from ._operator import Admin, AsyncAdmin
+from ._protocol import RetryPolicy
+
+__all__ = ["AsyncBroker", "AsyncTaskLauncher", "Broker", "TaskLauncher"]
+
+B = TypeVar("B", bound="_BrokerBase")
+D = TypeVar("D", SyncDriver, AsyncDriver)
+
+
+class _BrokerBase:
+    """Settings and core shared by both brokers. See :class:`Broker` for the arguments."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        admin_secret: str | None = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        revocation_bound: float = 1.0,
+        strict_verify: bool = False,
+        leeway: float = 2.0,
+        issuer: str | None = None,
+        audience: str | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.settings = Settings(
+            broker_url,
+            client_id,
+            client_secret,
+            admin_secret,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            revocation_bound=revocation_bound,
+            strict_verify=strict_verify,
+            leeway=leeway,
+            issuer=issuer,
+            audience=audience,
+            max_connections=max_connections,
+        )
+        self._core = self.settings.build_core()
+
+    @classmethod
+    def from_env(cls: type[B], environ: Mapping[str, str] | None = None, **options: Any) -> B:
+        """Configure from ``AGENTWRIT_BROKER_URL``/``_CLIENT_ID``/``_CLIENT_SECRET``/``_ADMIN_SECRET``.
+
+        ``options`` are the keyword arguments of the constructor (timeouts, revocation bound…).
+        """
+        return cls(**env_settings(environ), **options)  # type: ignore[arg-type]
+
+    @property
+    def broker_url(self) -> str:
+        return self.settings.broker_url
+
+    @property
+    def verification_mode(self) -> str:
+        """``unknown`` until the first verification, then ``local`` (JWKS + feed) or ``remote`` (validate)."""
+        return self._core.verifier.mode
+
+    def __repr__(self) -> str:
+        who = f", client_id={self.settings.client_id!r}" if self.settings.client_id else ""
+        return f"{type(self).__name__}({self.broker_url!r}{who})"
+
+
+class Broker(_BrokerBase):
+    """Synchronous client of an AgentWrit(-compatible) broker.
+
+    Args:
+        broker_url: base URL, e.g. ``http://127.0.0.1:8080``.
+        client_id: app client id; without it the broker can still verify tokens (resource servers).
+        client_secret: app client secret.
+        admin_secret: operator secret, for :attr:`admin`.
+        timeout: seconds per request (connect, read, write, pool).
+        retry: resend policy; see :class:`RetryPolicy`.
+        revocation_bound: how stale (seconds) revocation knowledge may be when verifying locally.
+        strict_verify: always verify with ``POST /v1/token/validate``.
+        leeway: clock skew (seconds) tolerated on ``exp``/``nbf`` when verifying locally.
+        issuer: required ``iss`` when set. audience: required member of ``aud`` when set.
+        max_connections: connection pool size.
+        http_client: a ready ``httpx.Client`` to use (not closed by :meth:`close`).
+        transport: an httpx transport for the client we build (tests: ``httpx.MockTransport``).
+    """
+
+    def __init__(
+        self,
+        broker_url: str,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(broker_url, client_id, client_secret, **options)
+        s = self.settings
+        client = http_client or httpx.Client(
+            timeout=s.timeouts(), limits=s.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
+        )
+        self._driver = SyncDriver(s.broker_url, client, owns_client=http_client is None)
+        self.admin = Admin(self._core, self._driver)
+        """Operator calls (apps, launch tokens, revocation, audit); needs ``admin_secret``."""
+
+    def mint(
+        self,
+        scope: str | Sequence[str],
+        *,
+        orch_id: str,
+        task_id: str,
+        ttl: int | None = None,
+        launch_token: str | None = None,
+        agent_name: str | None = None,
+    ) -> Credential:
+        """A fresh credential for exactly ``scope``, gated on its verified claims.
+
+        Launch token (from the app session, or ``launch_token`` when given) → challenge → new Ed25519 key →
+        signed nonce → register → verify. ``ttl`` (seconds) becomes the token's lifetime.
+
+        Raises:
+            ScopeViolation: ``scope`` exceeds the app's ceiling (or the given launch token's).
+            ScopeMismatch: the broker granted another scope (the token is released first).
+            BrokerUnavailable, ProblemError: see :mod:`agentwrit_tools.errors`.
+        """
+        flow = _flows.mint(
+            self._core,
+            scope,
+            orch_id=orch_id,
+            task_id=task_id,
+            ttl=ttl,
+            launch_token=launch_token,
+            agent_name=agent_name,
+        )
+        return Credential(self._driver.run(flow), core=self._core, driver=self._driver)
+
+    def task_launcher(
+        self,
+        ceiling: str | Sequence[str],
+        *,
+        orch_id: str,
+        task_id: str,
+        ttl: int,
+        max_ttl: int | None = None,
+        agent_name: str | None = None,
+    ) -> TaskLauncher:
+        """Mint for one task under a ceiling the broker enforces; see :class:`TaskLauncher`.
+
+        Args:
+            ceiling: the task's scopes; every credential must be within them.
+            ttl: the task's budget in seconds (the launch token's lifetime).
+            max_ttl: default lifetime of each credential (≤ ``ttl``; default min(300, ttl)).
+        """
+        launch = _flows.TaskLaunch(
+            ceiling, orch_id=orch_id, task_id=task_id, budget=ttl, max_ttl=max_ttl, agent_name=agent_name
+        )
+        return TaskLauncher(launch, self)
+
+    def verify(self, token: str) -> Claims:
+        """Claims of a valid token; :class:`TokenInvalid` otherwise. Local when possible (see ``_verify``)."""
+        return self._driver.run(self._core.verifier.verify(token))
+
+    def validate(self, token: str) -> Claims:
+        """Like :meth:`verify`, but always asks the broker and never uses a cached answer."""
+        return self._driver.run(self._core.verifier.validate(token))
+
+    def health(self) -> Health:
+        return self._driver.run(_admin.health(self._core.policy))
+
+    def metrics(self) -> str:
+        """The broker's Prometheus text."""
+        return self._driver.run(_admin.metrics(self._core.policy))
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+class _PendingCredential:
+    """What ``AsyncBroker.mint`` returns: await it, or ``async with`` it to release on exit."""
+
+    def __init__(self, broker: AsyncBroker, flow: Generator[Any, Any, _flows.Minted]) -> None:
+        self._broker = broker
+        self._flow = flow
+        self._credential: AsyncCredential | None = None
+
+    async def _mint(self) -> AsyncCredential:
+        minted = await self._broker._driver.run(self._flow)
+        return AsyncCredential(minted, core=self._broker._core, driver=self._broker._driver)
+
+    def __await__(self) -> Generator[Any, None, AsyncCredential]:
+        return self._mint().__await__()
+
+    async def __aenter__(self) -> AsyncCredential:
+        self._credential = await self._mint()
+        return self._credential
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._credential is not None:
+            await self._credential.__aexit__(kind, exc, tb)
+
+
+class AsyncBroker(_BrokerBase):
+    """Asynchronous twin of :class:`Broker` (same arguments; ``http_client`` is an ``httpx.AsyncClient``)."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(broker_url, client_id, client_secret, **options)
+        s = self.settings
+        client = http_client or httpx.AsyncClient(
+            timeout=s.timeouts(), limits=s.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
+        )
+        self._driver = AsyncDriver(s.broker_url, client, owns_client=http_client is None)
+        self.admin = AsyncAdmin(self._core, self._driver)
+        """Operator calls; needs ``admin_secret``."""
+
+    def mint(
+        self,
+        scope: str | Sequence[str],
+        *,
+        orch_id: str,
+        task_id: str,
+        ttl: int | None = None,
+        launch_token: str | None = None,
+        agent_name: str | None = None,
+    ) -> _PendingCredential:
+        """See :meth:`Broker.mint`. ``await`` it for an :class:`AsyncCredential`, or ``async with`` it."""
+        flow = _flows.mint(
+            self._core,
+            scope,
+            orch_id=orch_id,
+            task_id=task_id,
+            ttl=ttl,
+            launch_token=launch_token,
+            agent_name=agent_name,
+        )
+        return _PendingCredential(self, flow)
+
+    def task_launcher(
+        self,
+        ceiling: str | Sequence[str],
+        *,
+        orch_id: str,
+        task_id: str,
+        ttl: int,
+        max_ttl: int | None = None,
+        agent_name: str | None = None,
+    ) -> AsyncTaskLauncher:
+        """See :meth:`Broker.task_launcher`."""
+        launch = _flows.TaskLaunch(
+            ceiling, orch_id=orch_id, task_id=task_id, budget=ttl, max_ttl=max_ttl, agent_name=agent_name
+        )
+        return AsyncTaskLauncher(launch, self)
+
+    async def verify(self, token: str) -> Claims:
+        """See :meth:`Broker.verify`."""
+        return await self._driver.run(self._core.verifier.verify(token))
+
+    async def validate(self, token: str) -> Claims:
+        """See :meth:`Broker.validate`."""
+        return await self._driver.run(self._core.verifier.validate(token))
+
+    async def health(self) -> Health:
+        return await self._driver.run(_admin.health(self._core.policy))
+
+    async def metrics(self) -> str:
+        return await self._driver.run(_admin.metrics(self._core.policy))
+
+    async def aclose(self) -> None:
+        await self._driver.aclose()
+
+    async def __aenter__(self) -> AsyncBroker:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class _LauncherBase(Generic[D]):
+    def __init__(self, launch: _flows.TaskLaunch) -> None:
+        self._launch = launch
+
+    @property
+    def ceiling(self) -> tuple[str, ...]:
+        return self._launch.ceiling
+
+    @property
+    def orch_id(self) -> str:
+        return self._launch.orch_id
+
+    @property
+    def task_id(self) -> str:
+        return self._launch.task_id
+
+    def remaining(self) -> float:
+        """Seconds left in the task's budget."""
+        return self._launch.remaining()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task_id={self.task_id!r}, ceiling={list(self.ceiling)!r})"
+
+
+class TaskLauncher(_LauncherBase[SyncDriver]):
+    """Mints credentials for one task under a multi-use launch token whose ``allowed_scope`` is the ceiling.
+
+    The broker refuses (``ScopeViolation``) any scope outside the ceiling, and stops registering once the
+    task's budget is spent. Launch tokens are created lazily, once per distinct credential ttl.
+    """
+
+    def __init__(self, launch: _flows.TaskLaunch, broker: Broker) -> None:
+        super().__init__(launch)
+        self._broker = broker
+
+    def mint(self, scope: str | Sequence[str], *, ttl: int | None = None) -> Credential:
+        """A credential for exactly ``scope`` (⊆ ceiling), living ``ttl`` seconds (default ``max_ttl``)."""
+        b = self._broker
+        return Credential(b._driver.run(self._launch.mint(b._core, scope, ttl=ttl)), core=b._core, driver=b._driver)
+
+
+class AsyncTaskLauncher(_LauncherBase[AsyncDriver]):
+    """See :class:`TaskLauncher`."""
+
+    def __init__(self, launch: _flows.TaskLaunch, broker: AsyncBroker) -> None:
+        super().__init__(launch)
+        self._broker = broker
+
+    async def mint(self, scope: str | Sequence[str], *, ttl: int | None = None) -> AsyncCredential:
+        """See :meth:`TaskLauncher.mint`."""
+        b = self._broker
+        minted = await b._driver.run(self._launch.mint(b._core, scope, ttl=ttl))
+        return AsyncCredential(minted, core=b._core, driver=b._driver)

@@ -1,0 +1,169 @@
+"""A credential: one token's lifecycle (use, renew, delegate, release), sync and async.
+
+State, claims and the rules live in :class:`CredentialBase`; ``Credential`` and ``AsyncCredential`` only drive
+the flows. The token never appears in ``repr``/``str`` — it is reachable only through ``access_token`` and
+``bearer_header``, which callers ask for on purpose.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from ..errors import CredentialReleased
+from . import _flows
+from ._claims import Claims
+from ._drivers import AsyncDriver, SyncDriver
+from ._flows import Core, Minted
+from ._steps import Flow
+
+__all__ = ["AsyncCredential", "Credential", "CredentialBase"]
+
+D = TypeVar("D", SyncDriver, AsyncDriver)
+
+
+class CredentialBase(Generic[D]):
+    """What both credential kinds share: the token, its verified claims, and the released flag."""
+
+    def __init__(self, minted: Minted, *, core: Core, driver: D) -> None:
+        self._agent_id = minted.agent_id
+        self._token = minted.access_token
+        self._claims = minted.claims
+        self._released = False
+        self._core = core
+        self._driver: D = driver
+        self._lock = threading.Lock()
+
+    @property
+    def agent_id(self) -> str:
+        """SPIFFE ID of the agent this token belongs to (``sub``)."""
+        return self._agent_id
+
+    @property
+    def access_token(self) -> str:
+        """The compact JWS to present. Treat as a secret: never log it."""
+        return self._token
+
+    @property
+    def claims(self) -> Claims:
+        """Claims of the current token, as verified after it was issued (not as requested)."""
+        return self._claims
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """Shortcut for ``claims.scope``."""
+        return self._claims.scope
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the current token expires (UTC)."""
+        return self._claims.expires_at
+
+    @property
+    def bearer_header(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <token>"}``, ready for an HTTP client."""
+        return {"Authorization": f"Bearer {self._token}"}
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(agent_id={self._agent_id!r}, scope={list(self._claims.scope)!r}, "
+            f"jti={self._claims.jti!r}, expires_at={self.expires_at.isoformat()!r}, released={self._released})"
+        )
+
+    __str__ = __repr__
+
+    def _live_token(self, action: str) -> str:
+        if self._released:
+            raise CredentialReleased(f"the credential of {self._agent_id!r} was released; it cannot {action}")
+        return self._token
+
+    def _release_flow(self) -> Flow[bool]:
+        if self._released:
+            return False
+        killed = yield from _flows.release(self._core, self._token)
+        self._released = True
+        return killed
+
+    def _renew_flow(self) -> Flow[None]:
+        minted = yield from _flows.renew(self._core, self._live_token("renew"), self._claims)
+        with self._lock:
+            self._token, self._claims = minted.access_token, minted.claims
+
+    def _delegate_flow(
+        self, to: str | CredentialBase[Any], scope: str | Sequence[str], ttl: int | None
+    ) -> Flow[Minted]:
+        target = to.agent_id if isinstance(to, CredentialBase) else to
+        return (yield from _flows.delegate(self._core, self._live_token("delegate"), to=target, scope=scope, ttl=ttl))
+
+
+class Credential(CredentialBase[SyncDriver]):
+    """A live token. ``with broker.mint(...) as cred:`` releases it on exit, whatever happens inside."""
+
+    def release(self) -> bool:
+        """Kill the token at the broker. Idempotent.
+
+        Returns:
+            True when this call killed it; False when it was already released, expired or revoked.
+        """
+        return self._driver.run(self._release_flow())
+
+    def renew(self) -> None:
+        """Swap the token for a fresh one (same agent and scope, new ``jti``/``exp``); the old one is revoked."""
+        self._driver.run(self._renew_flow())
+
+    def delegate(
+        self, to: str | CredentialBase[Any], scope: str | Sequence[str], *, ttl: int | None = None
+    ) -> Credential:
+        """A narrower token for agent ``to`` (a SPIFFE ID or another credential), verified and gated.
+
+        Raises:
+            ScopeViolation: ``scope`` is not within this credential's scope, or the chain is too deep.
+            NotFound: ``to`` is not a registered agent.
+            CredentialReleased: this credential was released.
+        """
+        minted = self._driver.run(self._delegate_flow(to, scope, ttl))
+        return Credential(minted, core=self._core, driver=self._driver)
+
+    def __enter__(self) -> Credential:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+
+class AsyncCredential(CredentialBase[AsyncDriver]):
+    """The async twin of :class:`Credential`; ``async with`` releases on exit, including on cancellation."""
+
+    async def release(self) -> bool:
+        """See :meth:`Credential.release`."""
+        return await self._driver.run(self._release_flow())
+
+    async def renew(self) -> None:
+        """See :meth:`Credential.renew`."""
+        await self._driver.run(self._renew_flow())
+
+    async def delegate(
+        self, to: str | CredentialBase[Any], scope: str | Sequence[str], *, ttl: int | None = None
+    ) -> AsyncCredential:
+        """See :meth:`Credential.delegate`."""
+        minted = await self._driver.run(self._delegate_flow(to, scope, ttl))
+        return AsyncCredential(minted, core=self._core, driver=self._driver)
+
+    async def __aenter__(self) -> AsyncCredential:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Shielded: a cancelled task must still release its credential rather than leave it to its TTL.
+        with anyio.CancelScope(shield=True):
+            await self.release()

@@ -1,0 +1,153 @@
+"""The two I/O edges: one driver loop each, over ``httpx.Client`` and ``httpx.AsyncClient``.
+
+This is the only code that exists twice. A driver sends :class:`Call` steps with httpx, sleeps on
+:class:`Sleep`, runs :class:`Exclusive` sub-flows under a named lock, and feeds results (or our typed errors)
+back into the flow. Everything a flow decides — retries, logins, verification — is already in the flow.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Hashable
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+
+from ..errors import AgentWritError, BrokerUnavailable
+from ._steps import Call, Flow, Response, Sleep
+
+__all__ = ["USER_AGENT", "AsyncDriver", "SyncDriver"]
+
+T = TypeVar("T")
+log = logging.getLogger("agentwrit_tools.client")
+
+USER_AGENT = "agentwrit-tools/0.1.0"
+# Errors raised before the request left this process: resending cannot duplicate anything.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def _request_args(call: Call) -> dict[str, Any]:
+    headers = {"X-Request-ID": secrets.token_hex(8), **call.headers()}
+    content = call.content()
+    if content is not None:
+        headers["Content-Type"] = "application/json"
+    return {"content": content, "params": call.params, "headers": headers}
+
+
+def _unavailable(call: Call, exc: httpx.TransportError) -> BrokerUnavailable:
+    # The httpx message is left out on purpose (it may quote a URL); its class says what happened.
+    return BrokerUnavailable(
+        f"{call.method} {call.path}: no answer from the broker ({type(exc).__name__})",
+        method=call.method,
+        path=call.path,
+        sent=not isinstance(exc, _NOT_SENT),
+    )
+
+
+def _response(call: Call, raw: httpx.Response, started: float) -> Response:
+    log.debug(
+        "%s %s -> %s in %.1f ms (request %s)",
+        call.method,
+        call.path,
+        raw.status_code,
+        (time.perf_counter() - started) * 1000,
+        raw.headers.get("x-request-id", "-"),
+    )
+    return Response(raw.status_code, {k.lower(): v for k, v in raw.headers.items()}, raw.content)
+
+
+class SyncDriver:
+    """Drives flows with a pooled ``httpx.Client``; ``Exclusive`` steps take a ``threading.Lock``."""
+
+    def __init__(self, base_url: str, client: httpx.Client, *, owns_client: bool) -> None:
+        self.base_url = base_url
+        self.client = client
+        self._owns = owns_client
+        self._locks: dict[Hashable, threading.Lock] = {}
+
+    def run(self, flow: Flow[T]) -> T:
+        result: Any = None
+        error: AgentWritError | None = None
+        try:
+            while True:
+                try:
+                    step = flow.send(result) if error is None else flow.throw(error)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+                result, error = None, None
+                try:
+                    if isinstance(step, Call):
+                        result = self._send(step)
+                    elif isinstance(step, Sleep):
+                        time.sleep(step.seconds)
+                    else:
+                        with self._locks.setdefault(step.key, threading.Lock()):
+                            result = self.run(step.flow)
+                except AgentWritError as exc:
+                    error = exc
+        finally:
+            flow.close()
+
+    def _send(self, call: Call) -> Response:
+        started = time.perf_counter()
+        try:
+            raw = self.client.request(call.method, self.base_url + call.path, **_request_args(call))
+        except httpx.TransportError as exc:
+            raise _unavailable(call, exc) from exc
+        return _response(call, raw, started)
+
+    def close(self) -> None:
+        if self._owns:
+            self.client.close()
+
+
+class AsyncDriver:
+    """Drives flows with a pooled ``httpx.AsyncClient``; ``Exclusive`` steps take an ``anyio.Lock``."""
+
+    def __init__(self, base_url: str, client: httpx.AsyncClient, *, owns_client: bool) -> None:
+        self.base_url = base_url
+        self.client = client
+        self._owns = owns_client
+        self._locks: dict[Hashable, anyio.Lock] = {}
+
+    async def run(self, flow: Flow[T]) -> T:
+        result: Any = None
+        error: AgentWritError | None = None
+        try:
+            while True:
+                try:
+                    step = flow.send(result) if error is None else flow.throw(error)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+                result, error = None, None
+                try:
+                    if isinstance(step, Call):
+                        result = await self._send(step)
+                    elif isinstance(step, Sleep):
+                        await anyio.sleep(step.seconds)
+                    else:
+                        lock = self._locks.get(step.key)
+                        if lock is None:
+                            lock = self._locks[step.key] = anyio.Lock()
+                        async with lock:
+                            result = await self.run(step.flow)
+                except AgentWritError as exc:
+                    error = exc
+        finally:
+            flow.close()
+
+    async def _send(self, call: Call) -> Response:
+        started = time.perf_counter()
+        try:
+            raw = await self.client.request(call.method, self.base_url + call.path, **_request_args(call))
+        except httpx.TransportError as exc:
+            raise _unavailable(call, exc) from exc
+        return _response(call, raw, started)
+
+    async def aclose(self) -> None:
+        if self._owns:
+            await self.client.aclose()

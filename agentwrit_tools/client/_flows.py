@@ -1,0 +1,294 @@
+"""The credential flows, written once: mint, register, renew, release, delegate — no I/O.
+
+Every flow that obtains a token ends the same way: verify the token the broker returned, then compare the
+*verified* claims with what was asked. The official client trusts the request (it reports the scope it asked
+for); gating on the claims is what makes "the tool ran with exactly scope R" a checked fact. A token that does
+not match is released before the error is raised, so nothing with the wrong authority survives.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ..errors import (
+    ConfigurationError,
+    Forbidden,
+    ProtocolError,
+    ScopeError,
+    ScopeMismatch,
+    TaskBudgetExhausted,
+    Unauthorized,
+)
+from ..scopes import parse_scope
+from ._claims import Claims
+from ._models import Challenge, Delegated, LaunchToken, Registration, TokenGrant
+from ._protocol import RetryPolicy, parse, send
+from ._session import TokenSession
+from ._steps import Call, Exclusive, Flow
+from ._verify import VerifierCore
+
+__all__ = ["Core", "Minted", "TaskLaunch", "normalize_scopes"]
+
+LAUNCH_TOKEN_TTL = 30  # seconds a per-call launch token stays usable; it is consumed a moment later anyway
+
+
+@dataclass(frozen=True, slots=True)
+class Minted:
+    """A token the broker issued, with its verified claims (the raw result of a flow)."""
+
+    agent_id: str
+    access_token: str = field(repr=False)
+    claims: Claims
+
+
+@dataclass
+class Core:
+    """Everything the flows need, none of it I/O: retry policy, sessions, verifier, clocks."""
+
+    policy: RetryPolicy
+    verifier: VerifierCore
+    app: TokenSession | None = None
+    admin: TokenSession | None = None
+    wall: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.monotonic
+
+    def require_app(self) -> TokenSession:
+        if self.app is None:
+            raise ConfigurationError("minting needs app credentials: pass client_id and client_secret")
+        return self.app
+
+    def require_admin(self) -> TokenSession:
+        if self.admin is None:
+            raise ConfigurationError("operator calls need the admin secret: pass admin_secret")
+        return self.admin
+
+
+def normalize_scopes(scope: str | Sequence[str]) -> tuple[str, ...]:
+    """One scope or a list of them → a validated, de-duplicated tuple in request order."""
+    items = [scope] if isinstance(scope, str) else list(scope)
+    if not items:
+        raise ScopeError("at least one scope is required")
+    for item in items:
+        parse_scope(item)
+    return tuple(dict.fromkeys(items))
+
+
+def check_ttl(ttl: int | None) -> None:
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
+        raise ConfigurationError("ttl must be a positive whole number of seconds")
+
+
+def release(core: Core, token: str) -> Flow[bool]:
+    """``POST /v1/token/release``. True when this call killed the token, False when it was already dead.
+
+    401/403 mean expired, revoked or already released: the goal (a dead token) holds, so they are not errors.
+    Transport failures are: the token's state is unknown and the caller may retry.
+    """
+    try:
+        yield from send(Call("POST", "/v1/token/release", bearer=token), core.policy)
+    except (Unauthorized, Forbidden):
+        return False
+    return True
+
+
+def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **expected: str) -> Flow[Minted]:
+    """Check the verified claims against the request; release and raise when they differ."""
+    claims = minted.claims
+    problem: ProtocolError | None = None
+    if set(claims.scope) != set(scopes):
+        problem = ScopeMismatch(requested=scopes, granted=claims.scope, method=call.method, path=call.path)
+    else:
+        for name, want in expected.items():
+            if getattr(claims, name) != want:
+                problem = ProtocolError(
+                    f"{call.method} {call.path}: the issued token's {name} is not the one requested",
+                    method=call.method,
+                    path=call.path,
+                )
+                break
+    if problem is not None:
+        yield from release(core, minted.access_token)
+        raise problem
+    return minted
+
+
+def register(
+    core: Core, *, launch_token: str, scopes: tuple[str, ...], orch_id: str, task_id: str, ttl: int | None
+) -> Flow[Minted]:
+    """Challenge → fresh Ed25519 key → sign the nonce's bytes → register → verify → gate."""
+    challenge_call = Call("GET", "/v1/challenge", idempotent=True)
+    nonce = parse(Challenge, challenge_call, (yield from send(challenge_call, core.policy))).nonce
+    try:
+        nonce_bytes = bytes.fromhex(nonce)
+    except ValueError:
+        raise ProtocolError("GET /v1/challenge: the nonce is not hex", method="GET", path="/v1/challenge") from None
+    key = Ed25519PrivateKey.generate()  # one key per credential; it is not needed after registration
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    body = {
+        "launch_token": launch_token,
+        "nonce": nonce,
+        "public_key": base64.b64encode(public).decode(),
+        "signature": base64.b64encode(key.sign(nonce_bytes)).decode(),
+        "orch_id": orch_id,
+        "task_id": task_id,
+        "requested_scope": list(scopes),
+    }
+    started = core.wall()
+    call = Call("POST", "/v1/register", body=body)
+    reg = parse(Registration, call, (yield from send(call, core.policy)))
+    claims = yield from core.verifier.verify(reg.access_token, check_revocation=False)
+    minted = Minted(reg.agent_id, reg.access_token, claims)
+    if ttl is not None and claims.exp > math.ceil(started) + ttl + 1:
+        yield from release(core, reg.access_token)
+        raise ProtocolError("POST /v1/register: the token outlives the requested ttl", method="POST", path=call.path)
+    return (yield from _gate(core, minted, scopes, call=call, sub=reg.agent_id, orch_id=orch_id, task_id=task_id))
+
+
+def launch_body(
+    agent_name: str, scopes: tuple[str, ...], *, max_ttl: int | None, single_use: bool, ttl: int
+) -> dict[str, object]:
+    body: dict[str, object] = {"agent_name": agent_name, "allowed_scope": list(scopes), "single_use": single_use}
+    body["ttl"] = ttl
+    if max_ttl is not None:
+        body["max_ttl"] = max_ttl
+    return body
+
+
+def app_launch_token(core: Core, body: dict[str, object]) -> Flow[LaunchToken]:
+    """``POST /v1/app/launch-tokens`` with the app session (logging in first if needed)."""
+    session = core.require_app()
+
+    def build(bearer: str) -> Call:
+        return Call("POST", "/v1/app/launch-tokens", body=body, bearer=bearer)
+
+    response = yield from session.call(build)
+    return parse(LaunchToken, build(""), response)
+
+
+def mint(
+    core: Core,
+    scope: str | Sequence[str],
+    *,
+    orch_id: str,
+    task_id: str,
+    ttl: int | None = None,
+    launch_token: str | None = None,
+    agent_name: str | None = None,
+) -> Flow[Minted]:
+    """A per-call credential: a single-use launch token for exactly ``scope``, then :func:`register`."""
+    scopes = normalize_scopes(scope)
+    check_ttl(ttl)
+    if launch_token is None:
+        body = launch_body(agent_name or task_id, scopes, max_ttl=ttl, single_use=True, ttl=LAUNCH_TOKEN_TTL)
+        launch_token = (yield from app_launch_token(core, body)).launch_token
+    return (
+        yield from register(core, launch_token=launch_token, scopes=scopes, orch_id=orch_id, task_id=task_id, ttl=ttl)
+    )
+
+
+def renew(core: Core, token: str, previous: Claims) -> Flow[Minted]:
+    """``POST /v1/token/renew``: same subject and scope, fresh jti and exp; the predecessor is revoked."""
+    call = Call("POST", "/v1/token/renew", bearer=token)
+    grant = parse(TokenGrant, call, (yield from send(call, core.policy)))
+    claims = yield from core.verifier.verify(grant.access_token, check_revocation=False)
+    minted = Minted(claims.sub, grant.access_token, claims)
+    return (yield from _gate(core, minted, previous.scope, call=call, sub=previous.sub))
+
+
+def delegate(core: Core, token: str, *, to: str, scope: str | Sequence[str], ttl: int | None) -> Flow[Minted]:
+    """``POST /v1/delegate``: a narrower token for agent ``to``, verified and gated like a mint."""
+    scopes = normalize_scopes(scope)
+    check_ttl(ttl)
+    body: dict[str, object] = {"delegate_to": to, "scope": list(scopes)}
+    if ttl is not None:
+        body["ttl"] = ttl
+    call = Call("POST", "/v1/delegate", body=body, bearer=token)
+    granted = parse(Delegated, call, (yield from send(call, core.policy)))
+    claims = yield from core.verifier.verify(granted.access_token, check_revocation=False)
+    return (yield from _gate(core, Minted(to, granted.access_token, claims), scopes, call=call, sub=to))
+
+
+class TaskLaunch:
+    """A task's ceiling held by the broker: multi-use launch tokens whose ``allowed_scope`` is the ceiling.
+
+    Registration checks requested ⊆ ``allowed_scope`` before consuming anything, so every credential minted
+    here is refused by the broker itself when it exceeds the ceiling — a client-side check can be bypassed, this
+    cannot. The launch token's own lifetime is the task's remaining budget, so the broker also stops minting
+    when the task's time is up.
+
+    A credential's lifetime is its launch token's ``max_ttl`` (registration has no ttl field), so one launch
+    token is created per distinct ttl, lazily and single-flight, and reused for every mint with that ttl.
+    Near the end of the budget a ttl is clamped to the time left.
+    """
+
+    def __init__(
+        self,
+        ceiling: str | Sequence[str],
+        *,
+        orch_id: str,
+        task_id: str,
+        budget: int,
+        max_ttl: int | None = None,
+        agent_name: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        check_ttl(budget)
+        check_ttl(max_ttl)
+        self.ceiling = normalize_scopes(ceiling)
+        self.orch_id = orch_id
+        self.task_id = task_id
+        self.max_ttl = min(max_ttl or 300, budget)
+        self._agent_name = agent_name or task_id
+        self._clock = clock
+        self._deadline = clock() + budget
+        self._tokens: dict[int, str] = {}
+
+    def remaining(self) -> float:
+        """Seconds left in the task's budget."""
+        return max(0.0, self._deadline - self._clock())
+
+    def _token(self, core: Core, ttl: int) -> Flow[str]:
+        found = self._tokens.get(ttl)
+        if found is not None:
+            return found
+        token: str = yield Exclusive(("task-launch", id(self), ttl), self._create(core, ttl))
+        return token
+
+    def _create(self, core: Core, ttl: int) -> Flow[str]:
+        found = self._tokens.get(ttl)
+        if found is not None:
+            return found
+        life = max(1, math.floor(self.remaining()))
+        body = launch_body(self._agent_name, self.ceiling, max_ttl=ttl, single_use=False, ttl=life)
+        created = (yield from app_launch_token(core, body)).launch_token
+        self._tokens[ttl] = created
+        return created
+
+    def mint(self, core: Core, scope: str | Sequence[str], *, ttl: int | None = None) -> Flow[Minted]:
+        scopes = normalize_scopes(scope)
+        check_ttl(ttl)
+        left = math.floor(self.remaining())
+        if left < 1:
+            raise TaskBudgetExhausted(f"task {self.task_id!r} has no time left in its budget")
+        effective = min(ttl or self.max_ttl, left)
+
+        def attempt(token: str) -> Flow[Minted]:
+            return register(
+                core, launch_token=token, scopes=scopes, orch_id=self.orch_id, task_id=self.task_id, ttl=effective
+            )
+
+        token = yield from self._token(core, effective)
+        try:
+            return (yield from attempt(token))
+        except Unauthorized:
+            # The launch token may have been revoked or expired early; one fresh attempt, never a loop.
+            if self._tokens.get(effective) == token:
+                del self._tokens[effective]
+            return (yield from attempt((yield from self._token(core, effective))))

@@ -1,0 +1,110 @@
+"""``Verifier`` and ``AsyncVerifier``: token verification for resource servers, which hold only the broker URL.
+
+Same verification as ``Broker.verify`` (local JWKS + revocation bound, remote fallback), without anything that
+needs app or operator credentials — a resource server should not be able to mint.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ._claims import Claims
+from ._config import Settings
+from ._drivers import USER_AGENT, AsyncDriver, SyncDriver
+
+__all__ = ["AsyncVerifier", "Verifier"]
+
+
+class _VerifierBase:
+    def __init__(self, broker_url: str, **options: Any) -> None:
+        self.settings = Settings(broker_url, **options)
+        self._core = self.settings.build_core()
+
+    @property
+    def verification_mode(self) -> str:
+        """``unknown`` until the first verification, then ``local`` or ``remote``."""
+        return self._core.verifier.mode
+
+    @property
+    def revocation_bound(self) -> float:
+        """A token revoked at time t is refused by every verification starting after t + this many seconds."""
+        return self._core.verifier.revocation_bound
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings.broker_url!r}, mode={self.verification_mode!r})"
+
+
+class Verifier(_VerifierBase):
+    """Verify tokens against one broker.
+
+    Args:
+        broker_url: the broker's base URL.
+        options: ``revocation_bound``, ``strict_verify``, ``leeway``, ``issuer``, ``audience``, ``timeout``,
+            ``retry``, ``max_connections`` (as for :class:`~agentwrit_tools.client.Broker`).
+        http_client / transport: as for :class:`~agentwrit_tools.client.Broker`.
+    """
+
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(broker_url, **options)
+        s = self.settings
+        client = http_client or httpx.Client(
+            timeout=s.timeouts(), limits=s.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
+        )
+        self._driver = SyncDriver(s.broker_url, client, owns_client=http_client is None)
+
+    def verify(self, token: str) -> Claims:
+        """Claims of a valid, unrevoked token; :class:`~agentwrit_tools.errors.TokenInvalid` otherwise."""
+        return self._driver.run(self._core.verifier.verify(token))
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+class AsyncVerifier(_VerifierBase):
+    """See :class:`Verifier`."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(broker_url, **options)
+        s = self.settings
+        client = http_client or httpx.AsyncClient(
+            timeout=s.timeouts(), limits=s.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
+        )
+        self._driver = AsyncDriver(s.broker_url, client, owns_client=http_client is None)
+
+    async def verify(self, token: str) -> Claims:
+        """See :meth:`Verifier.verify`."""
+        return await self._driver.run(self._core.verifier.verify(token))
+
+    async def aclose(self) -> None:
+        await self._driver.aclose()
+
+    async def __aenter__(self) -> AsyncVerifier:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,290 @@
+"""Token verification: locally from the broker's JWKS with a revocation bound, or remotely — no I/O here.
+
+Why local: a resource server that verifies every request by ``POST /v1/token/validate`` pays a round trip per
+request and goes down with the broker. Why it is still safe: a signature proves the broker issued the token,
+not that it is still alive, so local verification is only trusted together with a recent copy of the broker's
+revocation feed.
+
+**The revocation bound.** Before a local verification is trusted, the feed must have been synced by a request
+that *started* at most ``revocation_bound`` seconds earlier (default 1 s); otherwise one delta request
+(``GET /v1/revocations?after=<cursor>``) is made first. Because a sync started after a revocation was committed
+returns it, a token revoked at time *t* is refused by every verification that starts after
+*t* + ``revocation_bound``. The same bound caps the cache of remote ``validate`` answers, so the guarantee does
+not depend on which mode is in use. ``revocation_bound=0`` syncs on every verification.
+
+**Feature detection.** JWKS and the feed are extensions: a real AgentWrit broker answers 404 to both. On a 404
+from either (or a JWKS with no Ed25519 key) the verifier switches to remote validation for good. ``strict=True``
+uses remote validation from the start.
+
+**Keys.** Cached by ``kid``; an unknown ``kid`` refetches the JWKS at most once per ``jwks_refetch_interval``, so
+a flood of forged ``kid`` values cannot turn into a flood of fetches. Only ``EdDSA`` over Ed25519 is accepted;
+``exp``/``nbf``/``iat`` are checked with ``leeway`` seconds of skew; ``iss``/``aud`` when configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from ..errors import TokenInvalid, TokenRevoked
+from ._claims import Claims
+from ._models import Jwks, RevocationEntry, RevocationPage, Validation
+from ._protocol import RetryPolicy, parse, send
+from ._steps import Call, Exclusive, Flow
+
+__all__ = ["RevocationSet", "VerifierCore"]
+
+Mode = Literal["unknown", "local", "remote"]
+_ABSENT = (404, 405)  # how a broker without the extension answers
+_FEED_PAGE = 1000
+
+
+class RevocationSet:
+    """What the revocation feed has told us so far, by level, plus the cursor for the next delta."""
+
+    def __init__(self) -> None:
+        self.after = 0
+        self.synced_at: float | None = None
+        self._targets: dict[str, set[str]] = {"token": set(), "agent": set(), "task": set(), "chain": set()}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._targets.values())
+
+    def apply(self, entries: Iterable[RevocationEntry], next_after: int) -> None:
+        for entry in entries:
+            # An unknown level from a newer broker is kept: it cannot match anything, and dropping it silently
+            # would hide the gap. Revocations only ever add, so applying a page twice is harmless.
+            self._targets.setdefault(entry.level, set()).add(entry.target)
+        self.after = max(self.after, next_after)
+
+    def match(self, claims: Claims) -> str | None:
+        """The level at which ``claims`` is revoked, or None."""
+        t = self._targets
+        if claims.jti in t["token"]:
+            return "token"
+        if claims.sub in t["agent"]:
+            return "agent"
+        if claims.task_id and claims.task_id in t["task"]:
+            return "task"
+        root = claims.chain_root
+        if root is not None and root in t["chain"]:
+            return "chain"
+        return None
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class VerifierCore:
+    """State and flows of token verification, shared by ``Broker``, ``AsyncBroker`` and the verifiers.
+
+    Args:
+        policy: retry policy for JWKS, feed and validate calls (all idempotent).
+        strict: always ask the broker (``POST /v1/token/validate``).
+        revocation_bound: maximum age in seconds of the revocation knowledge a verification relies on.
+        leeway: clock skew tolerated on ``exp``/``nbf``/``iat``, in seconds.
+        issuer: required ``iss`` (None: not checked).
+        audience: a value that must be in ``aud`` (None: not checked).
+        jwks_refetch_interval: minimum seconds between JWKS fetches caused by unknown ``kid`` values.
+        cache_size: maximum number of remote answers kept (each for at most ``revocation_bound``).
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        strict: bool = False,
+        revocation_bound: float = 1.0,
+        leeway: float = 2.0,
+        issuer: str | None = None,
+        audience: str | None = None,
+        jwks_refetch_interval: float = 10.0,
+        cache_size: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if revocation_bound < 0 or leeway < 0:
+            raise ValueError("revocation_bound and leeway must not be negative")
+        self._policy = policy
+        self.mode: Mode = "remote" if strict else "unknown"
+        self.revocation_bound = revocation_bound
+        self._leeway = leeway
+        self._issuer = issuer
+        self._audience = audience
+        self._refetch = jwks_refetch_interval
+        self._clock = clock
+        self._wall = wall
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._jwks_at: float | None = None
+        self.revocations = RevocationSet()
+        self._answers: OrderedDict[bytes, tuple[float, Claims]] = OrderedDict()
+        self._cache_size = cache_size
+
+    @property
+    def remote(self) -> bool:
+        """True once verification is remote: strict mode, or an extension turned out to be missing."""
+        return self.mode == "remote"
+
+    # ---- entry points ------------------------------------------------------------------------------------
+
+    def verify(self, token: str, *, check_revocation: bool = True) -> Flow[Claims]:
+        """Verify ``token`` and return its claims; raise :class:`TokenInvalid` (or :class:`TokenRevoked`).
+
+        ``check_revocation=False`` is for a token the broker handed us a moment ago (mint, renew, delegate):
+        there the question is *what* was granted, and the signature answers it without a feed sync.
+        """
+        if not isinstance(token, str) or not token or len(token) > 16384:
+            raise TokenInvalid(reason="malformed")
+        if not self.remote:
+            kid = self._kid(token)
+            key = self._keys.get(kid)
+            if key is None:
+                key = yield from self._key_for(kid)
+            if not self.remote:
+                if key is None:
+                    raise TokenInvalid(reason="unknown signing key")
+                claims = self._decode(token, key)
+                if not check_revocation:
+                    return claims
+                if self._feed_stale():
+                    yield Exclusive("revocation-feed", self._sync_feed())
+                if not self.remote:
+                    level = self.revocations.match(claims)
+                    if level is not None:
+                        raise TokenRevoked(level=level)
+                    return claims
+        return (yield from self.validate(token, use_cache=check_revocation))
+
+    def validate(self, token: str, *, use_cache: bool = False) -> Flow[Claims]:
+        """Ask the broker. With ``use_cache``, reuse a valid answer younger than ``revocation_bound``."""
+        digest = hashlib.sha256(token.encode()).digest()
+        if use_cache:
+            hit = self._answers.get(digest)
+            if hit is not None and self._clock() < hit[0] and hit[1].exp + self._leeway > self._wall():
+                return hit[1]
+        started = self._clock()
+        call = Call("POST", "/v1/token/validate", body={"token": token}, idempotent=True)
+        answer = parse(Validation, call, (yield from send(call, self._policy)))
+        if not answer.valid or answer.claims is None:
+            raise TokenInvalid(reason="refused by the broker")
+        self._check_audience(answer.claims)
+        if self._issuer is not None and answer.claims.iss != self._issuer:
+            raise TokenInvalid(reason="issuer")
+        if self.revocation_bound > 0:
+            self._answers[digest] = (started + self.revocation_bound, answer.claims)
+            self._answers.move_to_end(digest)
+            while len(self._answers) > self._cache_size:
+                self._answers.popitem(last=False)
+        return answer.claims
+
+    # ---- keys --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _kid(token: str) -> str:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenInvalid(reason="malformed") from None
+        if header.get("alg") != "EdDSA":
+            raise TokenInvalid(reason="algorithm not allowed")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenInvalid(reason="no key id")
+        return kid
+
+    def _key_for(self, kid: str) -> Flow[Ed25519PublicKey | None]:
+        if self._recently_fetched():
+            return None
+        key: Ed25519PublicKey | None = yield Exclusive("jwks", self._fetch_keys(kid))
+        return key
+
+    def _recently_fetched(self) -> bool:
+        return self._jwks_at is not None and self._clock() - self._jwks_at < self._refetch
+
+    def _fetch_keys(self, kid: str) -> Flow[Ed25519PublicKey | None]:
+        if kid in self._keys or self._recently_fetched():
+            return self._keys.get(kid)
+        call = Call("GET", "/.well-known/jwks.json", idempotent=True)
+        response = yield from send(call, self._policy, accept=_ABSENT)
+        self._jwks_at = self._clock()
+        if response.status in _ABSENT:
+            self.mode = "remote"
+            return None
+        keys: dict[str, Ed25519PublicKey] = {}
+        for jwk in parse(Jwks, call, response).keys:
+            if (
+                jwk.kty != "OKP"
+                or jwk.crv != "Ed25519"
+                or jwk.alg not in (None, "EdDSA")
+                or jwk.use not in (None, "sig")
+            ):
+                continue
+            try:
+                keys[jwk.kid] = Ed25519PublicKey.from_public_bytes(_b64url(jwk.x))
+            except ValueError:
+                continue
+        if not keys:
+            self.mode = "remote"  # nothing we can verify with: the broker's word is all there is
+            return None
+        self._keys = keys
+        if self.mode == "unknown":
+            self.mode = "local"
+        return keys.get(kid)
+
+    def _decode(self, token: str, key: Ed25519PublicKey) -> Claims:
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "sub", "jti"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenInvalid(reason="expired") from None
+        except jwt.PyJWTError:
+            raise TokenInvalid(reason="signature or claims") from None
+        try:
+            claims = Claims.model_validate(payload)
+        except ValidationError:
+            raise TokenInvalid(reason="claims do not follow the contract") from None
+        self._check_audience(claims)
+        return claims
+
+    def _check_audience(self, claims: Claims) -> None:
+        if self._audience is not None and self._audience not in claims.aud:
+            raise TokenInvalid(reason="audience")
+
+    # ---- revocation feed ---------------------------------------------------------------------------------
+
+    def _feed_stale(self) -> bool:
+        synced = self.revocations.synced_at
+        return synced is None or self._clock() - synced >= self.revocation_bound
+
+    def _sync_feed(self) -> Flow[None]:
+        if not self._feed_stale():
+            return  # a sync that started after we asked has just finished
+        started = self._clock()
+        while True:
+            call = Call(
+                "GET", "/v1/revocations", params={"after": self.revocations.after, "limit": _FEED_PAGE}, idempotent=True
+            )
+            response = yield from send(call, self._policy, accept=_ABSENT)
+            if response.status in _ABSENT:
+                self.mode = "remote"
+                return
+            page = parse(RevocationPage, call, response)
+            self.revocations.apply(page.revocations, page.next_after)
+            if not page.has_more or not page.revocations:
+                break
+        self.revocations.synced_at = started
