@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import socket
 import tempfile
@@ -29,6 +28,7 @@ from ..errors import ConfigurationError
 from ._core import BrokerCore
 from ._http import create_app
 from ._problems import Problem
+from ._serve import bind_socket, url_for
 from ._settings import BrokerSettings
 from ._svc_admin import AppCredentials, create_app_record, parse_new_app
 
@@ -104,9 +104,9 @@ class EmbeddedBroker:
             self.settings = _replace(self.settings, db_path=Path(self._temp_dir.name) / "broker.db")
         try:
             self._core = BrokerCore.open(self.settings)
-            self._socket = _bind(self.host, self.settings.port)
+            self._socket = bind_socket(self.host, self.settings.port)
             port = self._socket.getsockname()[1]
-            self.url = f"http://{_url_host(self.host)}:{port}"
+            self.url = url_for(self.host, port)
             self._app = create_app(self.settings, core=self._core)
             config = uvicorn.Config(
                 self._app,
@@ -234,24 +234,3 @@ def _replace(settings: BrokerSettings, **changes: Any) -> BrokerSettings:
     from dataclasses import replace
 
     return replace(settings, **changes)
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP, and
-    # without it Nagle + delayed ACK add ~40 ms to every keep-alive response (headers and body are two writes).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        if os.name != "nt":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-        sock.set_inheritable(True)
-    except BaseException:
-        sock.close()
-        raise
-    return sock

@@ -70,9 +70,12 @@ def _row_for(core: BrokerCore, claims: Mapping[str, Any]) -> TokenRow:
 
 def validate(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     """``POST /v1/token/validate``: always an answer, never a reason."""
-    if body.get("token") is None:
+    token = body.get("token")
+    if token is None:
         raise bad_request("missing required field 'token'")
-    claims = core.live_claims(body["token"])
+    if not isinstance(token, str):
+        raise bad_request("field 'token' must be a string")
+    claims = core.live_claims(token)
     if claims is None:
         return {"valid": False, "error": VALIDATE_FAILED}
     return {"valid": True, "claims": claims}

@@ -1,0 +1,78 @@
+"""Running the broker as a server in the foreground (``agentwrit-tools broker serve``).
+
+Everything that can fail because of the user's setup — the database path, the key file, the secret, the port —
+is tried *before* uvicorn starts, so the CLI can answer with one clear line instead of a server log full of
+tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from ._core import BrokerCore
+from ._http import create_app
+from ._settings import BrokerSettings
+
+__all__ = ["bind_socket", "serve", "url_for"]
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, bound before any server machinery starts (port clashes surface here).
+
+    Raises:
+        OSError: the address cannot be bound (in use, not local, not permitted).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP, and
+    # without it Nagle + delayed ACK add ~40 ms to every keep-alive response (headers and body are two writes).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def url_for(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(settings: BrokerSettings, *, on_ready: Callable[[str], None] | None = None, log_level: str = "info") -> None:
+    """Open the broker and serve until interrupted (Ctrl-C / SIGTERM stop it gracefully).
+
+    Args:
+        settings: the configuration (``host``/``port`` say where to listen).
+        on_ready: called with the base URL once the database is open and the port is bound.
+        log_level: uvicorn's log level.
+
+    Raises:
+        ConfigurationError: unusable settings.
+        sqlite3.Error: the database cannot be opened or created.
+        OSError: the port cannot be bound.
+    """
+    core = BrokerCore.open(settings)
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except BaseException:
+        core.close()
+        raise
+    try:
+        app = create_app(settings, core=core)
+        port = sock.getsockname()[1]
+        if on_ready is not None:
+            on_ready(url_for(settings.host, port))
+        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", ws="none")
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        core.close()
+

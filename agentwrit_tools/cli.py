@@ -1,0 +1,250 @@
+"""The ``agentwrit-tools`` command line.
+
+::
+
+    agentwrit-tools broker serve [--host 127.0.0.1] [--port 8080] [--db PATH] [--dev]
+                                 [--no-extensions] [--no-rate-limits]
+    agentwrit-tools audit verify [--url URL]
+
+Secrets come from the environment only (``AGENTWRIT_ADMIN_SECRET``, or the reference broker's
+``AA_ADMIN_SECRET``), never from flags, so they do not end up in shell history or ``ps`` output.
+
+User mistakes (no secret, port in use, unwritable database, missing extra) end with one clear line on stderr
+and exit code 2 — never a traceback. ``audit verify`` exits 1 when the chain is broken.
+
+Commands are a table (:data:`COMMANDS`): each entry registers its sub-parser and names its handler, so adding
+one (such as the ``walkthrough`` tour) is one function plus one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COMMANDS", "Command", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+_SECRET_VARS = ("AGENTWRIT_ADMIN_SECRET", "AA_ADMIN_SECRET")
+_BROKER_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client"}
+_BROKER_EXTRA = "the broker needs the 'broker' extra: pip install 'agentwrit-tools[broker]'"
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; the message is printed as is (one line, no traceback)."""
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _admin_secret_from_env() -> str | None:
+    for name in _SECRET_VARS:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+# -- broker serve -------------------------------------------------------------------------------------------------
+
+
+def _add_broker_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or AA_HOST)")
+    parser.add_argument("--port", type=int, default=None, help="port to bind (default 8080, or AA_PORT)")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="SQLite file (default ./agentwrit-broker.db, or AA_DB_PATH)"
+    )
+    parser.add_argument(
+        "--dev", action="store_true", help="generate an admin secret when none is set (printed once); local use only"
+    )
+    parser.add_argument("--no-extensions", action="store_true", help="behave exactly like the reference broker")
+    parser.add_argument("--no-rate-limits", action="store_true", help="turn off authentication rate limits")
+
+
+def _broker_serve(args: argparse.Namespace) -> int:
+    try:
+        from .broker import BrokerSettings
+        from .broker._serve import serve
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in _BROKER_MODULES:
+            raise UsageError(_BROKER_EXTRA) from None
+        raise
+    from .errors import ConfigurationError
+
+    secret = _admin_secret_from_env()
+    generated = False
+    if secret is None:
+        if not args.dev:
+            raise UsageError(
+                "no admin secret: set AGENTWRIT_ADMIN_SECRET (or AA_ADMIN_SECRET), or pass --dev to generate one"
+            )
+        secret = secrets.token_urlsafe(24)
+        generated = True
+    overrides: dict[str, Any] = {"admin_secret": secret}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.db is not None:
+        overrides["db_path"] = args.db
+    if args.no_extensions:
+        overrides["extensions"] = False
+    if args.no_rate_limits:
+        overrides["rate_limits"] = False
+    try:
+        settings = BrokerSettings.from_env(**overrides)
+        if settings.db_path is None:
+            settings = BrokerSettings.from_env(**overrides, db_path=Path("agentwrit-broker.db"))
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    db_path = settings.db_path
+
+    def ready(url: str) -> None:
+        features = "extensions on" if settings.extensions else "reference behaviour (no extensions)"
+        print(f"agentwrit broker listening on {url} ({features}; database {db_path})", flush=True)
+        if generated:
+            print(f"development admin secret (shown once): {secret}", flush=True)
+
+    try:
+        serve(settings, on_ready=ready)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    except sqlite3.Error:
+        raise UsageError(f"cannot open or create the database {db_path} (check the path and its permissions)") from None
+    except OSError as exc:
+        if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+            raise UsageError(f"port {settings.port} is already in use on {settings.host}") from None
+        raise UsageError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+# -- audit verify -------------------------------------------------------------------------------------------------
+
+
+def _add_audit_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=None, help="broker base URL (default: AGENTWRIT_BROKER_URL)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds")
+
+
+def _fetch_events(url: str, secret: str, timeout: float) -> list[dict[str, Any]]:
+    import httpx
+
+    base = url.rstrip("/")
+    with httpx.Client(base_url=base, timeout=timeout) as client:
+        try:
+            auth = client.post("/v1/admin/auth", json={"secret": secret})
+        except httpx.HTTPError:
+            raise UsageError(f"cannot reach the broker at {base}") from None
+        if auth.status_code != 200:
+            raise UsageError(f"admin authentication failed at {base} (HTTP {auth.status_code})")
+        headers = {"Authorization": f"Bearer {auth.json()['access_token']}"}
+        events: list[dict[str, Any]] = []
+        while True:
+            try:
+                page = client.get("/v1/audit/events", params={"limit": 1000, "offset": len(events)}, headers=headers)
+            except httpx.HTTPError:
+                raise UsageError(f"lost the connection to the broker at {base}") from None
+            if page.status_code != 200:
+                raise UsageError(f"reading the audit log failed (HTTP {page.status_code})")
+            body = page.json()
+            batch = body.get("events") or []
+            events.extend(batch)
+            if not batch or len(events) >= int(body.get("total", 0)):
+                return events
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    url = args.url or os.environ.get("AGENTWRIT_BROKER_URL")
+    if not url:
+        raise UsageError("no broker URL: pass --url or set AGENTWRIT_BROKER_URL")
+    secret = _admin_secret_from_env()
+    if secret is None:
+        raise UsageError("no admin secret: set AGENTWRIT_ADMIN_SECRET (or AA_ADMIN_SECRET)")
+    events = _fetch_events(url, secret, args.timeout)
+    from .auditchain import verify_chain
+
+    report = verify_chain(events)
+    if report.ok:
+        print(f"audit chain OK: {report.checked} events verified")
+        return EXIT_OK
+    print(
+        f"audit chain BROKEN at index {report.first_bad_index} (event {report.first_bad_id or '?'}): "
+        f"{report.reason or 'mismatch'}; {report.checked} events verified before it"
+    )
+    return EXIT_FAILED
+
+
+# -- command table ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``agentwrit-tools <group> [<name>]`` command."""
+
+    group: str
+    name: str | None
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# Add commands here. ``walkthrough`` (a guided tour) will be a top-level command: Command("walkthrough", None, ...).
+COMMANDS: list[Command] = [
+    Command("broker", "serve", "run the embedded AgentWrit-compatible broker", _add_broker_serve, _broker_serve),
+    Command("audit", "verify", "re-verify a broker's audit hash chain", _add_audit_verify, _audit_verify),
+]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentwrit-tools", description="One tool call, one credential.")
+    groups = parser.add_subparsers(dest="group", metavar="command")
+    groups.required = True
+    group_parsers: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for command in COMMANDS:
+        if command.name is None:
+            sub = groups.add_parser(command.group, help=command.help)
+            command.configure(sub)
+            sub.set_defaults(_run=command.run)
+            continue
+        if command.group not in group_parsers:
+            group_parser = groups.add_parser(command.group, help=f"{command.group} commands")
+            actions = group_parser.add_subparsers(dest="action", metavar="action")
+            actions.required = True
+            group_parsers[command.group] = actions
+        sub = group_parsers[command.group].add_parser(command.name, help=command.help)
+        command.configure(sub)
+        sub.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (argparse's own errors also return 2 rather than exiting)."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        result: int = args._run(args)
+    except UsageError as exc:
+        _say(f"agentwrit-tools: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
