@@ -120,7 +120,9 @@ def revoke(core: Core, level: RevocationLevel, target: str) -> Flow[RevokeResult
     if not target:
         raise ConfigurationError("a revocation needs a target")
     call, response = yield from _admin(core, "POST", "/v1/revoke", {"level": level, "target": target})
-    return parse(RevokeResult, call, response)
+    result = parse(RevokeResult, call, response)
+    core.verifier.note_revoked(level, target)
+    return result
 
 
 def audit_filters(

@@ -89,7 +89,7 @@ class CredentialBase(Generic[D]):
     def _release_flow(self) -> Flow[bool]:
         if self._released:
             return False
-        killed = yield from _flows.release(self._core, self._token)
+        killed = yield from _flows.release(self._core, self._token, self._claims.jti)
         self._released = True
         return killed
 

@@ -85,7 +85,7 @@ def check_ttl(ttl: int | None) -> None:
         raise ConfigurationError("ttl must be a positive whole number of seconds")
 
 
-def release(core: Core, token: str) -> Flow[bool]:
+def release(core: Core, token: str, jti: str | None = None) -> Flow[bool]:
     """``POST /v1/token/release``. True when this call killed the token, False when it was already dead.
 
     401/403 mean expired, revoked or already released: the goal (a dead token) holds, so they are not errors.
@@ -94,8 +94,12 @@ def release(core: Core, token: str) -> Flow[bool]:
     try:
         yield from send(Call("POST", "/v1/token/release", bearer=token), core.policy)
     except (Unauthorized, Forbidden):
-        return False
-    return True
+        killed = False
+    else:
+        killed = True
+    if jti is not None:
+        core.verifier.note_revoked("token", jti)
+    return killed
 
 
 def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **expected: str) -> Flow[Minted]:
@@ -114,7 +118,7 @@ def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **
                 )
                 break
     if problem is not None:
-        yield from release(core, minted.access_token)
+        yield from release(core, minted.access_token, claims.jti)
         raise problem
     return minted
 
@@ -146,7 +150,7 @@ def register(
     claims = yield from core.verifier.verify(reg.access_token, check_revocation=False)
     minted = Minted(reg.agent_id, reg.access_token, claims)
     if ttl is not None and claims.exp > math.ceil(started) + ttl + 1:
-        yield from release(core, reg.access_token)
+        yield from release(core, reg.access_token, claims.jti)
         raise ProtocolError("POST /v1/register: the token outlives the requested ttl", method="POST", path=call.path)
     return (yield from _gate(core, minted, scopes, call=call, sub=reg.agent_id, orch_id=orch_id, task_id=task_id))
 
@@ -197,6 +201,7 @@ def renew(core: Core, token: str, previous: Claims) -> Flow[Minted]:
     """``POST /v1/token/renew``: same subject and scope, fresh jti and exp; the predecessor is revoked."""
     call = Call("POST", "/v1/token/renew", bearer=token)
     grant = parse(TokenGrant, call, (yield from send(call, core.policy)))
+    core.verifier.note_revoked("token", previous.jti)  # the broker revoked the predecessor
     claims = yield from core.verifier.verify(grant.access_token, check_revocation=False)
     minted = Minted(claims.sub, grant.access_token, claims)
     return (yield from _gate(core, minted, previous.scope, call=call, sub=previous.sub))

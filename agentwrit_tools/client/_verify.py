@@ -58,6 +58,10 @@ class RevocationSet:
     def __len__(self) -> int:
         return sum(len(v) for v in self._targets.values())
 
+    def add(self, level: str, target: str) -> None:
+        """Record a revocation we caused ourselves (release, renew, operator revoke) ahead of the feed."""
+        self._targets.setdefault(level, set()).add(target)
+
     def apply(self, entries: Iterable[RevocationEntry], next_after: int) -> None:
         for entry in entries:
             # An unknown level from a newer broker is kept: it cannot match anything, and dropping it silently
@@ -162,7 +166,19 @@ class VerifierCore:
                     if level is not None:
                         raise TokenRevoked(level=level)
                     return claims
-        return (yield from self.validate(token, use_cache=check_revocation))
+        claims = yield from self.validate(token, use_cache=check_revocation)
+        level = self.revocations.match(claims) if check_revocation else None
+        if level is not None:
+            raise TokenRevoked(level=level)
+        return claims
+
+    def note_revoked(self, level: str, target: str) -> None:
+        """Refuse tokens this process itself has just killed, without waiting for the feed or the cache.
+
+        The bound above holds for revocations made anywhere; for our own releases, renewals and operator calls
+        we know at once, so a ``release()`` followed by ``verify()`` in the same process never succeeds.
+        """
+        self.revocations.add(level, target)
 
     def validate(self, token: str, *, use_cache: bool = False) -> Flow[Claims]:
         """Ask the broker. With ``use_cache``, reuse a valid answer younger than ``revocation_bound``."""

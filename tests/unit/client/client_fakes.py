@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -261,3 +262,22 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def to_call(request: httpx.Request, prefix: str = "") -> Call:
+    """The :class:`Call` a driver must have sent to produce ``request`` (for MockTransport handlers)."""
+    auth = request.headers.get("authorization")
+    bearer = auth.removeprefix("Bearer ") if auth and auth.startswith("Bearer ") else None
+    body = json.loads(request.content) if request.content else None
+    params = dict(request.url.params) or None
+    path = request.url.path.removeprefix(prefix)
+    return Call(request.method, path, body=body, params=params, bearer=bearer)
+
+
+def to_httpx(response: Response) -> httpx.Response:
+    return httpx.Response(response.status, headers=dict(response.headers), content=response.content)
+
+
+def mock_transport(fake: Callable[[Call], Response], prefix: str = "") -> httpx.MockTransport:
+    """Route httpx requests (sync or async) to a socket-free fake broker."""
+    return httpx.MockTransport(lambda request: to_httpx(fake(to_call(request, prefix))))

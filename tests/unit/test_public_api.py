@@ -1,0 +1,72 @@
+"""The names other layers build on are exported, and only deliberate names are."""
+
+from __future__ import annotations
+
+import agentwrit_tools
+import agentwrit_tools.client
+import agentwrit_tools.errors
+
+FIXED = {"Broker", "AsyncBroker", "Credential", "AsyncCredential", "Claims", "AgentWritError"}
+ERRORS = {
+    "BrokerError",
+    "BrokerUnavailable",
+    "ConfigurationError",
+    "CredentialReleased",
+    "Forbidden",
+    "InsufficientScope",
+    "InvalidRequest",
+    "NotFound",
+    "ProblemError",
+    "ProtocolError",
+    "RateLimited",
+    "ScopeError",
+    "ScopeMismatch",
+    "ScopeViolation",
+    "ServerError",
+    "TaskBudgetExhausted",
+    "TokenInvalid",
+    "TokenRevoked",
+    "TransportError",
+    "Unauthorized",
+    "UnsafeArgumentError",
+}
+
+
+def test_fixed_names_are_exported() -> None:
+    assert set(agentwrit_tools.__all__) >= FIXED | ERRORS
+    for name in agentwrit_tools.__all__:
+        assert hasattr(agentwrit_tools, name), name
+
+
+def test_all_is_exactly_what_is_meant() -> None:
+    extra = {
+        "AsyncTaskLauncher",
+        "AsyncVerifier",
+        "DelegationRecord",
+        "Problem",
+        "RetryPolicy",
+        "TaskLauncher",
+        "Verifier",
+        "__version__",
+    }
+    assert set(agentwrit_tools.__all__) == FIXED | ERRORS | extra
+    assert len(set(agentwrit_tools.__all__)) == len(agentwrit_tools.__all__)
+
+
+def test_every_error_is_rooted_at_agentwrit_error() -> None:
+    for name in ERRORS:
+        cls = getattr(agentwrit_tools, name)
+        assert issubclass(cls, agentwrit_tools.AgentWritError), name
+    assert agentwrit_tools.TransportError is agentwrit_tools.BrokerUnavailable
+
+
+def test_client_and_errors_modules_export_what_they_define() -> None:
+    for module in (agentwrit_tools.client, agentwrit_tools.errors):
+        for name in module.__all__:
+            assert hasattr(module, name), name
+
+
+def test_the_error_tree_is_drawn_for_every_error() -> None:
+    doc = agentwrit_tools.errors.__doc__ or ""
+    for name in ERRORS - {"TransportError"}:
+        assert name in doc, name
