@@ -29,6 +29,7 @@ __all__ = [
 
 MAX_STRING = 4096
 MAX_SCOPES = 256
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 _INT = re.compile(r"-?[0-9]{1,18}")
 
 
@@ -46,6 +47,14 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise bad_request("the request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise bad_request("the request body must be a JSON object")
+    # Lone UTF-16 surrogates — spelled \ud800 in JSON, or raw ED A0..BF bytes that json.loads lets through —
+    # cannot be stored or sent back as UTF-8; refuse them here rather than fail later. The byte test keeps the
+    # common case free.
+    if _SURROGATE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_request("the request body holds invalid Unicode (a lone surrogate)") from None
     return value
 
 
