@@ -1,0 +1,38 @@
+"""Fixtures for the client suite: the real embedded broker over loopback HTTP, with extensions on and off."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session", params=[True, False], ids=["extensions-on", "extensions-off"])
+def any_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running broker, once with every extension and once as a reference broker would be (JWKS/feed 404)."""
+    if request.param:
+        yield request.getfixturevalue("broker")
+        return
+    from agentwrit_tools.broker import EmbeddedBroker
+
+    with EmbeddedBroker(db_path=tmp_path_factory.mktemp("plain") / "broker.db", extensions=False) as running:
+        yield running
+
+
+@pytest.fixture
+def extensions(any_broker: Any) -> bool:
+    return bool(any_broker.settings.extensions)
+
+
+def new_app(running: Any, scopes: list[str] | None = None, token_ttl: int | None = None) -> Any:
+    """An app of its own per test: app logins are rate-limited per client_id (burst 3)."""
+    return running.create_app(f"client-{next(_names)}", scopes or ["read:data:*", "write:data:*"], token_ttl)
+
+
+@pytest.fixture
+def app(any_broker: Any) -> Any:
+    return new_app(any_broker)
