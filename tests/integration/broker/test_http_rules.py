@@ -180,7 +180,7 @@ _scopeish = st.lists(
     st.one_of(st.text(max_size=30), st.sampled_from(["read:data:x", "read:data:*", "a:b:c", "::", "a:b:c:d"])),
     max_size=3,
 )
-_header_token = st.text(alphabet=string.ascii_letters + string.digits + ".-_=+/ ", max_size=80)
+_header_token = st.text(alphabet=string.ascii_letters + string.digits + ".-_=+/ ", max_size=80).map(str.strip)
 
 FIELDS = {
     "/v1/admin/auth": ["secret"],

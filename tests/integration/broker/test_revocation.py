@@ -124,3 +124,11 @@ def test_revoke_is_admin_only_and_refusals_change_nothing(wire: Wire) -> None:
     ):
         assert_problem(wire.post("/v1/revoke", json=body, headers=bearer(forged)), 401, "unauthorized")
     assert wire.is_valid(victim.token)
+
+
+def test_revoked_app_token_is_refused_with_403(wire: Wire) -> None:
+    app = wire.create_app(["read:data:*"])
+    app_token = ok(wire.app_login(app))["access_token"]
+    ok(wire.revoke("token", jwt_parts(app_token)[1]["jti"]))
+    resp = wire.launch_token_response(["read:data:x"], auth=bearer(app_token), path="/v1/app/launch-tokens")
+    assert_problem(resp, 403, "insufficient_scope")

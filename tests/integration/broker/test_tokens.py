@@ -25,6 +25,7 @@ from ._wire import (
     jwt_parts,
     ok,
     resign_eddsa,
+    unique,
 )
 
 
@@ -135,6 +136,8 @@ def test_renew_refuses_forged_and_garbage_tokens_generically_without_touching_th
 def test_renew_without_bearer_is_401(wire: Wire) -> None:
     assert_problem(wire.post("/v1/token/renew"), 401, "unauthorized")
     assert_problem(wire.post("/v1/token/renew", headers={"Authorization": "Token abc"}), 401, "unauthorized")
+    assert_problem(wire.post("/v1/token/renew", headers={"Authorization": "Bearer"}), 401, "unauthorized")
+    assert_problem(wire.post("/v1/token/renew", headers={"Authorization": ""}), 401, "unauthorized")
 
 
 def test_renew_of_a_revoked_token_is_the_same_generic_401(wire: Wire) -> None:
@@ -187,3 +190,36 @@ def test_expired_token_fails_every_token_path_generically(wire: Wire) -> None:
     assert_problem(wire.renew(agent.token), 401, "unauthorized", detail=RENEW_FAILED)
     assert_problem(wire.release(agent.token), 401, "unauthorized")
     assert_problem(wire.delegate(agent.token, other.agent_id, ["read:data:x"]), 401, "unauthorized")
+
+
+# --- global max TTL ---------------------------------------------------------------------------------------------
+
+
+def test_global_max_ttl_caps_every_issued_token(wire: Wire) -> None:
+    resp = wire.launch_token_response(["read:data:*"], max_ttl=100_000)
+    if resp.status_code != 201:  # refusing the over-long request is as good as capping it
+        assert_problem(resp, 400)
+        return
+    agent = wire.mint(["read:data:x"], launch_token=resp.json()["launch_token"])
+    assert agent.expires_in <= 86_400
+    assert agent.claims["exp"] - agent.claims["iat"] <= 86_400
+    renewed = ok(wire.renew(agent.token))
+    assert renewed["expires_in"] <= 86_400
+    other = wire.mint(["read:other:z"])
+    delegated = wire.delegate(renewed["access_token"], other.agent_id, ["read:data:x"], ttl=100_000)
+    if delegated.status_code == 200:
+        claims = claims_of(delegated.json()["access_token"])
+        assert claims["exp"] - claims["iat"] <= 86_400
+    else:
+        assert_problem(delegated, 400)
+
+
+def test_app_token_ttl_over_the_global_max_is_refused_or_capped(wire: Wire) -> None:
+    name = unique("app")
+    resp = wire.post(
+        "/v1/admin/apps", json={"name": name, "scopes": ["read:data:*"], "token_ttl": 100_000}, headers=wire.admin()
+    )
+    if resp.status_code == 200:
+        assert resp.json()["token_ttl"] <= 86_400
+    else:
+        assert_problem(resp, 400, "invalid_ttl")
