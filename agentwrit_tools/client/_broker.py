@@ -210,15 +210,16 @@ class _PendingCredential:
         self._credential: AsyncCredential | None = None
 
     async def _mint(self) -> AsyncCredential:
-        minted = await self._broker._driver.run(self._flow)
-        return AsyncCredential(minted, core=self._broker._core, driver=self._broker._driver)
+        if self._credential is None:  # awaiting twice gives the same credential, not a second mint
+            minted = await self._broker._driver.run(self._flow)
+            self._credential = AsyncCredential(minted, core=self._broker._core, driver=self._broker._driver)
+        return self._credential
 
     def __await__(self) -> Generator[Any, None, AsyncCredential]:
         return self._mint().__await__()
 
     async def __aenter__(self) -> AsyncCredential:
-        self._credential = await self._mint()
-        return self._credential
+        return await self._mint()
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

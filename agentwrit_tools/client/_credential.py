@@ -7,6 +7,7 @@ the flows. The token never appears in ``repr``/``str`` — it is reachable only 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
-from ..errors import CredentialReleased
+from ..errors import AgentWritError, CredentialReleased
 from . import _flows
 from ._claims import Claims
 from ._drivers import AsyncDriver, SyncDriver
@@ -25,6 +26,7 @@ from ._steps import Flow
 __all__ = ["AsyncCredential", "Credential", "CredentialBase"]
 
 D = TypeVar("D", SyncDriver, AsyncDriver)
+log = logging.getLogger("agentwrit_tools.client")
 
 
 class CredentialBase(Generic[D]):
@@ -105,6 +107,19 @@ class CredentialBase(Generic[D]):
         return (yield from _flows.delegate(self._core, self._live_token("delegate"), to=target, scope=scope, ttl=ttl))
 
 
+def _log_masked_release_failure(credential: CredentialBase[Any], failure: AgentWritError) -> None:
+    """The body already failed: keep its exception, and say (without the token) that release failed too.
+
+    The token then lives until its ``exp``; the warning is what makes that visible.
+    """
+    log.warning(
+        "release of %r failed while another exception was propagating; the token lives until %s: %s",
+        credential,
+        credential.expires_at.isoformat(),
+        failure,
+    )
+
+
 class Credential(CredentialBase[SyncDriver]):
     """A live token. ``with broker.mint(...) as cred:`` releases it on exit, whatever happens inside."""
 
@@ -120,9 +135,7 @@ class Credential(CredentialBase[SyncDriver]):
         """Swap the token for a fresh one (same agent and scope, new ``jti``/``exp``); the old one is revoked."""
         self._driver.run(self._renew_flow())
 
-    def delegate(
-        self, to: str | CredentialBase[Any], scope: str | Sequence[str], *, ttl: int | None = None
-    ) -> Credential:
+    def delegate(self, to: str | CredentialBase[Any], scope: str | Sequence[str], ttl: int | None = None) -> Credential:
         """A narrower token for agent ``to`` (a SPIFFE ID or another credential), verified and gated.
 
         Raises:
@@ -137,7 +150,12 @@ class Credential(CredentialBase[SyncDriver]):
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.release()
+        try:
+            self.release()
+        except AgentWritError as failure:
+            if exc is None:
+                raise
+            _log_masked_release_failure(self, failure)
 
 
 class AsyncCredential(CredentialBase[AsyncDriver]):
@@ -152,7 +170,7 @@ class AsyncCredential(CredentialBase[AsyncDriver]):
         await self._driver.run(self._renew_flow())
 
     async def delegate(
-        self, to: str | CredentialBase[Any], scope: str | Sequence[str], *, ttl: int | None = None
+        self, to: str | CredentialBase[Any], scope: str | Sequence[str], ttl: int | None = None
     ) -> AsyncCredential:
         """See :meth:`Credential.delegate`."""
         minted = await self._driver.run(self._delegate_flow(to, scope, ttl))
@@ -166,4 +184,9 @@ class AsyncCredential(CredentialBase[AsyncDriver]):
     ) -> None:
         # Shielded: a cancelled task must still release its credential rather than leave it to its TTL.
         with anyio.CancelScope(shield=True):
-            await self.release()
+            try:
+                await self.release()
+            except AgentWritError as failure:
+                if exc is None:
+                    raise
+                _log_masked_release_failure(self, failure)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -132,6 +133,7 @@ class VerifierCore:
         self.revocations = RevocationSet()
         self._answers: OrderedDict[bytes, tuple[float, Claims]] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_lock = threading.Lock()  # threads of a sync Broker share the cache; never held across I/O
 
     @property
     def remote(self) -> bool:
@@ -182,9 +184,12 @@ class VerifierCore:
 
     def validate(self, token: str, *, use_cache: bool = False) -> Flow[Claims]:
         """Ask the broker. With ``use_cache``, reuse a valid answer younger than ``revocation_bound``."""
+        if not isinstance(token, str) or not token:
+            raise TokenInvalid(reason="malformed")
         digest = hashlib.sha256(token.encode()).digest()
         if use_cache:
-            hit = self._answers.get(digest)
+            with self._cache_lock:
+                hit = self._answers.get(digest)
             if hit is not None and self._clock() < hit[0] and hit[1].exp + self._leeway > self._wall():
                 return hit[1]
         started = self._clock()
@@ -196,10 +201,11 @@ class VerifierCore:
         if self._issuer is not None and answer.claims.iss != self._issuer:
             raise TokenInvalid(reason="issuer")
         if self.revocation_bound > 0:
-            self._answers[digest] = (started + self.revocation_bound, answer.claims)
-            self._answers.move_to_end(digest)
-            while len(self._answers) > self._cache_size:
-                self._answers.popitem(last=False)
+            with self._cache_lock:
+                self._answers[digest] = (started + self.revocation_bound, answer.claims)
+                self._answers.move_to_end(digest)
+                while len(self._answers) > self._cache_size:
+                    self._answers.popitem(last=False)
         return answer.claims
 
     # ---- keys --------------------------------------------------------------------------------------------

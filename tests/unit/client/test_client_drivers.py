@@ -208,3 +208,61 @@ async def test_the_async_broker_matches_the_sync_one() -> None:
             await parent.delegate(child, "read:data:1")
         launcher = broker.task_launcher("read:data:*", orch_id="o", task_id="t2", ttl=60)
         assert (await launcher.mint("read:data:5")).scope == ("read:data:5",)
+
+
+def _release_fails(fake: FakeBroker) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/token/release":
+            raise httpx.ConnectError("down", request=request)
+        return to_httpx(fake(to_call(request)))
+
+    return httpx.MockTransport(handler)
+
+
+def test_a_failed_release_does_not_mask_the_tools_own_error(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeBroker()
+    broker = Broker(URL, CLIENT_ID, CLIENT_SECRET, transport=_release_fails(fake))
+    held: list[str] = []
+
+    def tool() -> None:
+        with broker.mint("read:data:x", orch_id="o", task_id="t") as cred:
+            held.append(cred.access_token)
+            raise RuntimeError("tool failed")
+
+    with pytest.raises(RuntimeError, match="tool failed"):
+        tool()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "release" in warnings[0].getMessage()
+    assert held[0] not in warnings[0].getMessage()
+    with pytest.raises(BrokerUnavailable), broker.mint("read:data:x", orch_id="o", task_id="t"):
+        pass  # nothing else failed, so the release failure itself is raised
+    broker.close()
+
+
+@pytest.mark.anyio
+async def test_a_failed_async_release_does_not_mask_the_tools_own_error() -> None:
+    fake = FakeBroker()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/token/release":
+            raise httpx.ConnectError("down", request=request)
+        return to_httpx(fake(to_call(request)))
+
+    async with AsyncBroker(URL, CLIENT_ID, CLIENT_SECRET, transport=httpx.MockTransport(handler)) as broker:
+
+        async def tool() -> None:
+            async with broker.mint("read:data:x", orch_id="o", task_id="t"):
+                raise RuntimeError("tool failed")
+
+        with pytest.raises(RuntimeError, match="tool failed"):
+            await tool()
+
+
+@pytest.mark.anyio
+async def test_awaiting_a_pending_mint_twice_mints_once() -> None:
+    fake = FakeBroker()
+    async with AsyncBroker(URL, CLIENT_ID, CLIENT_SECRET, transport=mock_transport(fake)) as broker:
+        pending = broker.mint("read:data:x", orch_id="o", task_id="t")
+        assert await pending is await pending
+    assert fake.paths().count("POST /v1/register") == 1
