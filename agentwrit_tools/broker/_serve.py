@@ -75,4 +75,3 @@ def serve(settings: BrokerSettings, *, on_ready: Callable[[str], None] | None = 
     finally:
         sock.close()
         core.close()
-
