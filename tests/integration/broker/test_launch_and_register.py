@@ -23,6 +23,7 @@ from ._wire import (
     parse_time,
     unique,
 )
+from .conftest import StartBroker
 
 
 def _epoch(rfc3339: str) -> float:
@@ -296,3 +297,15 @@ def test_agent_token_lifetime_follows_launch_token_max_ttl(wire: Wire) -> None:
     agent = wire.mint(["read:data:x"], max_ttl=45)
     assert agent.expires_in == 45
     assert agent.claims["exp"] - agent.claims["iat"] == 45
+
+
+def test_expired_nonce_is_refused(start_broker: StartBroker) -> None:
+    from agentwrit_tools.broker import BrokerSettings
+
+    with start_broker(settings=BrokerSettings(nonce_ttl=1)) as w:
+        lt = w.launch_token(["read:data:*"], single_use=False)
+        stale = w.register_body(lt, ["read:data:x"])
+        time.sleep(2.2)
+        assert_problem(w.register(stale), 401)
+        # A fresh nonce works with the same launch token.
+        assert w.register(w.register_body(lt, ["read:data:x"])).status_code == 200
