@@ -85,6 +85,7 @@ CREATE INDEX IF NOT EXISTS tokens_task ON tokens (task_id);
 CREATE INDEX IF NOT EXISTS tokens_chain_root ON tokens (chain_root);
 CREATE INDEX IF NOT EXISTS tokens_lineage ON tokens (lineage);
 CREATE INDEX IF NOT EXISTS tokens_parent_lineage ON tokens (parent_lineage);
+CREATE INDEX IF NOT EXISTS tokens_exp ON tokens (exp);
 CREATE TABLE IF NOT EXISTS revocations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     level TEXT NOT NULL,

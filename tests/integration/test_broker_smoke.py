@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import base64
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +208,76 @@ def test_cli_serve_refuses_a_port_in_use(
         port = broker.url.rsplit(":", 1)[1]
         assert main(["broker", "serve", "--port", port, "--db", str(tmp_path / "b.db")]) == 2
     assert "already in use" in capsys.readouterr().err
+
+
+def _stop(proc: subprocess.Popen[str], sig: int) -> None:
+    proc.send_signal(sig)
+    proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _start_server(db: Path, secret: str) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": secret}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentwrit_tools.cli", "broker", "serve", "--port", "0", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 30)
+    line = proc.stdout.readline() if ready else ""
+    match = re.search(r"listening on (http://\S+)", line)
+    if match is None:
+        _stop(proc, signal.SIGKILL)
+        pytest.fail(f"broker did not start: {line!r}")
+    url = match.group(1)
+    for _ in range(200):  # the line is printed just before uvicorn starts accepting
+        try:
+            httpx.get(url + "/v1/health", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.02)
+    return proc, url
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kill -9 semantics")
+def test_state_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    proc, url = _start_server(db, "kill-secret")
+    try:
+        with httpx.Client(base_url=url) as c:
+            admin = c.post("/v1/admin/auth", json={"secret": "kill-secret"}).json()["access_token"]
+            app = c.post("/v1/admin/apps", json={"name": "durable", "scopes": ["read:data:*"]}, headers=_bearer(admin))
+            app_token = c.post(
+                "/v1/app/auth",
+                json={"client_id": app.json()["client_id"], "client_secret": app.json()["client_secret"]},
+            ).json()["access_token"]
+            alive = _register(c, app_token, ["read:data:x"], "task-alive")
+            dead = _register(c, app_token, ["read:data:x"], "task-dead")
+            c.post("/v1/revoke", json={"level": "task", "target": "task-dead"}, headers=_bearer(admin))
+            # Issued but unused when the process dies: must still work afterwards.
+            launch = c.post(
+                "/v1/app/launch-tokens",
+                json={"agent_name": "later", "allowed_scope": ["read:data:y"]},
+                headers=_bearer(app_token),
+            ).json()["launch_token"]
+            nonce = c.get("/v1/challenge").json()["nonce"]
+    finally:
+        _stop(proc, signal.SIGKILL)
+
+    proc, url = _start_server(db, "kill-secret")
+    try:
+        with httpx.Client(base_url=url) as c:
+            assert _valid(c, alive["access_token"])
+            assert not _valid(c, dead["access_token"])
+            resp = c.post("/v1/register", json=_registration(launch, nonce, ["read:data:y"], "task-later"))
+            assert resp.status_code == 200, resp.text
+            admin = c.post("/v1/admin/auth", json={"secret": "kill-secret"}).json()["access_token"]
+            events = c.get("/v1/audit/events", params={"limit": 1000}, headers=_bearer(admin)).json()["events"]
+            assert verify_chain(events).ok
+            assert sum(e["event_type"] == "agent_registered" for e in events) == 3
+    finally:
+        _stop(proc, signal.SIGTERM)
