@@ -48,12 +48,12 @@ class EmbeddedBroker:
         db_path: the SQLite file; ``None`` uses a temporary file deleted on :meth:`stop`. Reusing a path in a new
             instance continues with all prior state (key, apps, revocations, audit chain).
         admin_secret: the operator secret; generated when not given (read it back from :attr:`admin_secret`).
-        extensions: see :class:`BrokerSettings`.
-        rate_limits: see :class:`BrokerSettings`.
+        extensions: see :class:`BrokerSettings` (default on); when given, overrides ``settings``.
+        rate_limits: see :class:`BrokerSettings` (default on); when given, overrides ``settings``.
         host: the loopback address to bind.
         port: the port; 0 picks a free one.
-        settings: full settings; ``db_path``/``admin_secret`` arguments, when given, override its fields, and
-            ``extensions``/``rate_limits`` apply only when ``settings`` is not given.
+        settings: full settings; the other arguments, when given, override its fields (``host`` and ``port``
+            always do, since this broker binds them itself).
     """
 
     def __init__(
@@ -61,16 +61,20 @@ class EmbeddedBroker:
         *,
         db_path: str | Path | None = None,
         admin_secret: str | None = None,
-        extensions: bool = True,
-        rate_limits: bool = True,
+        extensions: bool | None = None,
+        rate_limits: bool | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         settings: BrokerSettings | None = None,
     ) -> None:
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         if settings is None:
-            settings = BrokerSettings(extensions=extensions, rate_limits=rate_limits)
+            settings = BrokerSettings()
         overrides: dict[str, Any] = {"host": host, "port": port}
+        if extensions is not None:
+            overrides["extensions"] = extensions
+        if rate_limits is not None:
+            overrides["rate_limits"] = rate_limits
         if db_path is not None:
             overrides["db_path"] = Path(db_path)
         secret = admin_secret or settings.admin_secret or secrets.token_urlsafe(24)

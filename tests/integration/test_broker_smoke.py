@@ -281,3 +281,35 @@ def test_state_survives_kill_9(tmp_path: Path) -> None:
             assert sum(e["event_type"] == "agent_registered" for e in events) == 3
     finally:
         _stop(proc, signal.SIGTERM)
+
+
+def test_embedded_broker_api_and_temporary_database() -> None:
+    from agentwrit_tools.broker import BrokerSettings
+    from agentwrit_tools.errors import ConfigurationError
+
+    broker = EmbeddedBroker(settings=BrokerSettings(trust_domain="example.org"), rate_limits=False)
+    assert broker.admin_secret  # generated
+    broker.start()
+    try:
+        assert broker.running
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", broker.url)
+        assert (broker.settings.trust_domain, broker.settings.rate_limits, broker.settings.extensions) == (
+            "example.org",
+            False,
+            True,
+        )
+        db = broker.settings.db_path
+        assert db is not None
+        assert db.exists()
+        creds = broker.create_app("api-check", ["read:data:*"], token_ttl=600)
+        assert (creds.scopes, creds.token_ttl) == (["read:data:*"], 600)
+        assert creds.client_secret not in repr(creds)
+        for bad in (("Bad Name", ["read:data:*"], None), ("ok", ["read:*:x"], None), ("ok", ["a:b:c"], 0)):
+            with pytest.raises(ConfigurationError):
+                broker.create_app(*bad)
+        assert httpx.get(broker.url + "/v1/health").json()["status"] == "ok"
+    finally:
+        broker.stop()
+    assert not broker.running
+    assert not db.exists()
+    broker.stop()  # idempotent
