@@ -137,6 +137,14 @@ def test_revocation_feed_lists_revocations_releases_and_cascades_in_order(fresh_
     assert page["next_after"] == page["revocations"][0]["seq"]
 
 
+def test_revocation_feed_lists_renewal_predecessors(fresh_wire: Wire) -> None:
+    """A local verifier must learn that a renewed token's predecessor is dead, or it would keep accepting it."""
+    agent = fresh_wire.mint(["read:data:x"])
+    ok(fresh_wire.renew(agent.token))
+    targets = {(e["level"], e["target"]) for e in _whole_feed(fresh_wire)}
+    assert ("token", agent.jti) in targets
+
+
 @pytest.mark.parametrize("params", [{"after": "x"}, {"after": -1}, {"limit": "many"}, {"limit": -2}])
 def test_revocation_feed_bad_query_is_400(wire: Wire, params: dict[str, Any]) -> None:
     assert_problem(wire.get("/v1/revocations", params=params), 400)

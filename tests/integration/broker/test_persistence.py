@@ -26,6 +26,8 @@ def test_state_survives_restart(start_broker: StartBroker, tmp_path: Path) -> No
         pending_nonce = w.nonce()
         before = w.all_events()
         verify_chain(before)
+        feed_before = ok(w.get("/v1/revocations", params={"after": 0, "limit": 1000}))["revocations"]
+        jwks_before = ok(w.get("/.well-known/jwks.json"))
 
     with start_broker(db_path=db) as w:
         # Revocations (token, task, release) persist; a live token stays live.
@@ -48,6 +50,15 @@ def test_state_survives_restart(start_broker: StartBroker, tmp_path: Path) -> No
         assert w.register(w.register_body(single_used, ["read:data:x"])).status_code == 401
         assert w.register(w.register_body(multi_use, ["read:data:x"], nonce=pending_nonce)).status_code == 200
         assert w.register(w.register_body(multi_use, ["read:data:x"], nonce=pending_nonce)).status_code == 401
+
+        # The signing key and the revocation feed persist; new revocations continue the sequence.
+        assert ok(w.get("/.well-known/jwks.json")) == jwks_before
+        ok(w.revoke("token", live.jti))
+        feed_after = ok(w.get("/v1/revocations", params={"after": 0, "limit": 1000}))["revocations"]
+        assert feed_after[: len(feed_before)] == feed_before
+        assert len(feed_after) > len(feed_before)
+        assert feed_after[-1]["seq"] > feed_before[-1]["seq"]
+        assert live.jti in {e["target"] for e in feed_after[len(feed_before) :]}
 
         # The audit chain continues from where it stopped.
         after = w.all_events()
