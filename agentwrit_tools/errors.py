@@ -8,6 +8,11 @@
     ├── ConfigurationError              the library or a tool is set up wrongly (caught at declaration time)
     ├── CredentialReleased              renew/delegate on a credential that was already released (nothing sent)
     ├── TaskBudgetExhausted             a task launcher's time budget is spent; nothing more can be minted
+    ├── GuardError                      the guard did not complete a tool call (raised only when a Policy says so)
+    │   ├── AccessDenied                refused before the body ran: unsafe argument, outside the ceiling…
+    │   ├── InvalidToolArguments (ValueError)  the model's arguments do not fit the tool's schema
+    │   └── ToolTimeout (TimeoutError)  the tool body ran past its timeout (its credential is released)
+    ├── ToolError                       raised by a tool body on purpose: its message is meant for the model
     ├── TokenInvalid                    a token failed verification: forged, expired, malformed, unknown key…
     │   └── TokenRevoked                local verification found it in the broker's revocation feed
     └── BrokerError                     a call to the broker failed (.method, .path)
@@ -39,14 +44,17 @@ if TYPE_CHECKING:
     from .client._models import Problem
 
 __all__ = [
+    "AccessDenied",
     "AgentWritError",
     "BrokerError",
     "BrokerUnavailable",
     "ConfigurationError",
     "CredentialReleased",
     "Forbidden",
+    "GuardError",
     "InsufficientScope",
     "InvalidRequest",
+    "InvalidToolArguments",
     "NotFound",
     "ProblemError",
     "ProtocolError",
@@ -58,6 +66,8 @@ __all__ = [
     "TaskBudgetExhausted",
     "TokenInvalid",
     "TokenRevoked",
+    "ToolError",
+    "ToolTimeout",
     "TransportError",
     "Unauthorized",
     "UnsafeArgumentError",
@@ -130,6 +140,88 @@ class CredentialReleased(AgentWritError):
 
 class TaskBudgetExhausted(AgentWritError):
     """A task launcher's time budget is spent, so no credential may be minted under it any more."""
+
+
+class GuardError(AgentWritError):
+    """The guard did not complete a tool call.
+
+    Only raised when the task's policy asks for exceptions; by default the same outcome is a message to the
+    model. The message is the very text the model would have seen: written by us, never a token.
+
+    Attributes:
+        tool: the tool's name (or the unknown name the model asked for, shortened).
+        call_id: the call's id.
+    """
+
+    def __init__(self, message: str, *, tool: str, call_id: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.call_id = call_id
+
+
+class AccessDenied(GuardError):
+    """A tool call was refused before its body ran, so nothing with the wrong authority was ever minted.
+
+    Attributes:
+        reason: a fixed code: ``unsafe_argument``, ``outside_ceiling``, ``budget_exhausted``, ``unknown_tool``,
+            ``broker_refused`` or ``scope_mismatch``.
+        required: the scopes the call needed (empty when they could not be rendered).
+        missing: the required scopes the task's ceiling does not cover.
+        held: the task's ceiling.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool: str,
+        call_id: str,
+        reason: str,
+        required: tuple[str, ...] = (),
+        missing: tuple[str, ...] = (),
+        held: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, tool=tool, call_id=call_id)
+        self.reason = reason
+        self.required = required
+        self.missing = missing
+        self.held = held
+
+
+class InvalidToolArguments(GuardError, ValueError):
+    """The model's arguments do not fit the tool's JSON schema; nothing was rendered or minted.
+
+    Attributes:
+        problems: ``(location, message)`` pairs from validation, shortened (never the offending values).
+    """
+
+    def __init__(self, message: str, *, tool: str, call_id: str, problems: tuple[tuple[str, str], ...]) -> None:
+        super().__init__(message, tool=tool, call_id=call_id)
+        self.problems = problems
+
+
+class ToolTimeout(GuardError, TimeoutError):
+    """The tool body ran longer than its timeout.
+
+    Its credential was released when the timeout fired, so a body still running in a worker thread holds a dead
+    token.
+
+    Attributes:
+        timeout: the limit, in seconds.
+    """
+
+    def __init__(self, message: str, *, tool: str, call_id: str, timeout: float) -> None:
+        super().__init__(message, tool=tool, call_id=call_id)
+        self.timeout = timeout
+
+
+class ToolError(AgentWritError):
+    """Raise this in a tool body to tell the model why the call failed, in words you chose.
+
+    Any other exception reaches the model only as a fixed sentence naming its class (``str(exc)`` could carry a
+    token or a secret). The message of a ``ToolError`` is sent, after :func:`redact`, because its author wrote
+    it for the model.
+    """
 
 
 class TokenInvalid(AgentWritError):
