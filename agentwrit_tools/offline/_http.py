@@ -268,6 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (bad request line, oversized headers) in OpenAI's JSON shape, not HTML."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:  # an unknown method: the client's mistake, not ours
+            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"Method {self.command} is not allowed."
         kind = "server_error" if code >= 500 else "invalid_request_error"
         text = message or HTTPStatus(code).phrase
         self._send_json(code, error_body(text, kind=kind), close=True)
