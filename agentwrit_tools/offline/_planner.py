@@ -106,7 +106,10 @@ _Rendered = tuple[ToolCallSpec, dict[str, Any]]
 
 
 class Planner:
-    """Decides assistant turns from a :class:`RuleSet`; immutable, so one instance serves every thread."""
+    """Decides assistant turns from a :class:`RuleSet` by rules, not a language model.
+
+    Immutable, so one instance serves every handler thread of the server.
+    """
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
