@@ -38,6 +38,7 @@ never from ``str(exc)``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -75,17 +76,22 @@ __all__ = [
 ]
 
 # Compact JWS/JWT, then any long run of token-ish characters (hex launch tokens, base64url secrets). Broker
-# details are not supposed to contain either; this is the belt to that pair of braces.
+# details are not supposed to contain either; this is the belt to that pair of braces. '/' is left out of the
+# run so SPIFFE IDs (``spiffe://td/agent/orch/task/instance``) in details stay readable; secrets we sent
+# ourselves are removed by exact match (``known``), whatever their alphabet.
 _JWT = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-_LONG_RUN = re.compile(r"[A-Za-z0-9_\-+/=]{32,}")
+_LONG_RUN = re.compile(r"[A-Za-z0-9_\-+=]{32,}")
 
 
-def redact(text: str) -> str:
-    """Replace anything that looks like a token or a secret with ``[redacted]``.
+def redact(text: str, known: Iterable[str] = ()) -> str:
+    """Replace anything that looks like a token or a secret, and every ``known`` secret, with ``[redacted]``.
 
     Used on every piece of text we did not write ourselves (broker ``detail``/``hint``) before it reaches a
-    message, so a misbehaving broker cannot make us log a credential.
+    message, so a misbehaving broker cannot make us log a credential — in particular by echoing what we sent.
     """
+    for secret in known:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "[redacted]")
     return _LONG_RUN.sub("[redacted]", _JWT.sub("[redacted]", text))
 
 

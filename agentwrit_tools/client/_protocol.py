@@ -128,6 +128,17 @@ def parse_retry_after(response: Response, *, now: float | None = None) -> float 
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+_SECRET_FIELDS = ("client_secret", "secret", "launch_token", "token")
+
+
+def _sent_secrets(call: Call) -> list[str]:
+    """The secrets this call carried (bearer, secret-bearing body fields): never to be echoed back to a log."""
+    found = [call.bearer] if call.bearer else []
+    if isinstance(call.body, dict):
+        found += [v for k, v in call.body.items() if k in _SECRET_FIELDS and isinstance(v, str)]
+    return found
+
+
 def _problem(call: Call, response: Response) -> Problem:
     """The problem body, or one synthesized from the status when the body is not a problem."""
     data: Any = None
@@ -146,8 +157,8 @@ def _problem(call: Call, response: Response) -> Problem:
                 update={
                     "title": found.title or title,
                     "instance": found.instance or call.path,
-                    "detail": redact(found.detail),
-                    "hint": redact(found.hint) if found.hint else found.hint,
+                    "detail": redact(found.detail, _sent_secrets(call)),
+                    "hint": redact(found.hint, _sent_secrets(call)) if found.hint else found.hint,
                     "request_id": found.request_id or response.request_id,
                 }
             )

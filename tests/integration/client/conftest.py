@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-_names = itertools.count()
+from client_helpers import new_app
 
 
 @pytest.fixture(scope="session", params=[True, False], ids=["extensions-on", "extensions-off"])
@@ -26,11 +24,6 @@ def any_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 @pytest.fixture
 def extensions(any_broker: Any) -> bool:
     return bool(any_broker.settings.extensions)
-
-
-def new_app(running: Any, scopes: list[str] | None = None, token_ttl: int | None = None) -> Any:
-    """An app of its own per test: app logins are rate-limited per client_id (burst 3)."""
-    return running.create_app(f"client-{next(_names)}", scopes or ["read:data:*", "write:data:*"], token_ttl)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import new_app
+from client_helpers import new_app
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agentwrit_tools import (

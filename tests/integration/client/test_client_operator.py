@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import new_app
+from client_helpers import new_app
 
 from agentwrit_tools import AsyncBroker, Broker, ConfigurationError, NotFound, TokenInvalid, Unauthorized
 from agentwrit_tools.client import AsyncCredential, Credential

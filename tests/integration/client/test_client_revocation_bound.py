@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import new_app
+from client_helpers import new_app
 
 from agentwrit_tools import AsyncVerifier, Broker, Credential, TokenInvalid, Verifier
 

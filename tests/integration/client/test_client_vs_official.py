@@ -11,7 +11,7 @@ from typing import Any
 
 import agentwrit
 import pytest
-from conftest import new_app
+from client_helpers import new_app
 
 from agentwrit_tools import Broker, ScopeViolation, TokenInvalid
 

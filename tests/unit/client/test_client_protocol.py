@@ -226,3 +226,18 @@ def test_every_broker_error_is_an_agentwrit_error() -> None:
     assert issubclass(BrokerUnavailable, BrokerError)
     assert issubclass(ProtocolError, BrokerError)
     assert issubclass(ProblemError, BrokerError)
+
+
+def test_secrets_we_sent_are_redacted_from_an_echo_whatever_their_alphabet() -> None:
+    secret = "ab/cd+ef/gh=ij/klmnop"  # short runs between '/' would escape the pattern alone
+    call = Call("POST", "/v1/app/auth", body={"client_id": "my-app-client", "client_secret": secret})
+    error = error_for(call, problem(401, "unauthorized", f"client my-app-client with secret {secret} refused"))
+    assert secret not in str(error)
+    assert secret not in error.problem.model_dump_json()
+    assert "my-app-client" in str(error)
+
+
+def test_spiffe_ids_in_details_stay_readable() -> None:
+    agent = "spiffe://agentwrit.local/agent/orch-a/task-a/0123456789abcdef"
+    error = error_for(Call("POST", "/v1/delegate"), problem(404, "not_found", f"delegate {agent} is not registered"))
+    assert agent in str(error)
