@@ -39,6 +39,8 @@ def test_security_headers_on_success_and_error(wire: Wire) -> None:
     assert [r.status_code for r in responses] == [200, 200, 200, 400, 404, 401, 403, 200, 204]
     for resp in responses:
         _assert_security_headers(resp)
+    for resp in responses[:3]:
+        assert resp.headers["content-type"].startswith("application/json"), resp.headers["content-type"]
 
 
 def test_request_id_is_echoed(wire: Wire) -> None:
@@ -260,6 +262,15 @@ def test_no_authorization_header_causes_a_500(fuzz_wire: dict[str, Any], token: 
 def test_no_audit_query_causes_a_500(fuzz_wire: dict[str, Any], params: dict[str, str]) -> None:
     w: Wire = fuzz_wire["wire"]
     resp = w.get("/v1/audit/events", params=params, headers=w.admin())
+    assert resp.status_code in {200, 400}, (params, resp.text[:300])
+    if resp.status_code == 400:
+        assert_problem(resp, 400)
+
+
+@_fuzz_settings
+@given(params=st.dictionaries(st.sampled_from(["after", "limit"]), st.text(max_size=25), max_size=2))
+def test_no_revocation_feed_query_causes_a_500(fuzz_wire: dict[str, Any], params: dict[str, str]) -> None:
+    resp = fuzz_wire["wire"].get("/v1/revocations", params=params)
     assert resp.status_code in {200, 400}, (params, resp.text[:300])
     if resp.status_code == 400:
         assert_problem(resp, 400)
