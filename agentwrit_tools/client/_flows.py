@@ -149,7 +149,9 @@ def register(
     reg = parse(Registration, call, (yield from send(call, core.policy)))
     claims = yield from core.verifier.verify(reg.access_token, check_revocation=False)
     minted = Minted(reg.agent_id, reg.access_token, claims)
-    if ttl is not None and claims.exp > math.ceil(started) + ttl + 1:
+    # Lifetime measured on the broker's own clock (exp - iat) when it says iat, so clock skew cannot fail this.
+    issued = claims.iat if claims.iat is not None else math.floor(started)
+    if ttl is not None and claims.exp - issued > ttl + 1:
         yield from release(core, reg.access_token, claims.jti)
         raise ProtocolError("POST /v1/register: the token outlives the requested ttl", method="POST", path=call.path)
     return (yield from _gate(core, minted, scopes, call=call, sub=reg.agent_id, orch_id=orch_id, task_id=task_id))

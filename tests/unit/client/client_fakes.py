@@ -79,7 +79,7 @@ class FakeBroker:
         return jwt.encode(body, key or self.key, algorithm="EdDSA", headers={"kid": kid or self.kid, "typ": "JWT"})
 
     def claims_of(self, token: str) -> dict[str, Any]:
-        return jwt.decode(token, self.key.public_key(), algorithms=["EdDSA"], options={"verify_aud": False})
+        return jwt.decode(token, self.key.public_key(), algorithms=["EdDSA"], leeway=5, options={"verify_aud": False})
 
     def revoke(self, level: str, target: str) -> None:
         self.feed_entries.append(

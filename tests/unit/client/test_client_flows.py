@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from client_fakes import ADMIN_SECRET, CLIENT_ID, CLIENT_SECRET, Clock, FakeBroker, drive, ok
 
@@ -268,3 +270,17 @@ def test_operator_calls_without_the_admin_secret_are_a_configuration_error() -> 
     core = Settings("http://broker.test", CLIENT_ID, CLIENT_SECRET).build_core()
     with pytest.raises(ConfigurationError):
         drive(_admin.list_apps(core), FakeBroker())
+
+
+def test_the_ttl_check_uses_the_brokers_clock() -> None:
+    broker, core = FakeBroker(), _core()
+    original = broker.issue
+
+    def ahead(**claims: object) -> str:  # the broker's clock runs 1.8 s ahead of ours (within the leeway)
+        now = int(time.time()) + 2
+        if "exp" in claims:
+            claims["exp"] = int(claims["exp"]) + 2  # type: ignore[call-overload]
+        return original(**{"iat": now, "nbf": now, **claims})
+
+    broker.issue = ahead  # type: ignore[method-assign]
+    assert _mint(core, broker, ttl=60).claims.exp - int(time.time()) >= 61
