@@ -6,15 +6,19 @@ import agentwrit_tools
 import agentwrit_tools.client
 import agentwrit_tools.errors
 
-FIXED = {"Broker", "AsyncBroker", "Credential", "AsyncCredential", "Claims", "AgentWritError"}
+FIXED = {"Broker", "AsyncBroker", "Credential", "AsyncCredential", "Claims", "AgentWritError", "Task", "scoped_tool"}
+GUARD = {"Policy", "ScopedTool", "ToolResult", "current_credential", "wrap_tool"}
 ERRORS = {
+    "AccessDenied",
     "BrokerError",
     "BrokerUnavailable",
     "ConfigurationError",
     "CredentialReleased",
     "Forbidden",
+    "GuardError",
     "InsufficientScope",
     "InvalidRequest",
+    "InvalidToolArguments",
     "NotFound",
     "ProblemError",
     "ProtocolError",
@@ -26,6 +30,8 @@ ERRORS = {
     "TaskBudgetExhausted",
     "TokenInvalid",
     "TokenRevoked",
+    "ToolError",
+    "ToolTimeout",
     "TransportError",
     "Unauthorized",
     "UnsafeArgumentError",
@@ -49,7 +55,7 @@ def test_all_is_exactly_what_is_meant() -> None:
         "Verifier",
         "__version__",
     }
-    assert set(agentwrit_tools.__all__) == FIXED | ERRORS | extra
+    assert set(agentwrit_tools.__all__) == FIXED | GUARD | ERRORS | extra
     assert len(set(agentwrit_tools.__all__)) == len(agentwrit_tools.__all__)
 
 

@@ -1,0 +1,264 @@
+"""The two drivers of the per-call flow: the only code that exists once for sync and once for async.
+
+Each loop sends outcomes into the flow and performs the effects it yields. What differs is only *how*:
+
+* Mint/Release — ``launcher.mint``/``credential.release()``, awaited on the async side inside a shielded
+  cancel scope: a mint in flight is finished (so the credential it yields is seen and released rather than left
+  to its TTL), and a release always completes even when the caller is being cancelled.
+* Run — the body is called with the credential set in :data:`CURRENT`. Sync: in the caller's thread, or in a
+  daemon worker thread when the tool has a timeout (Python cannot stop a thread; on timeout the credential is
+  released, so a body that keeps running holds a dead token). Async: ``async def`` bodies are awaited; plain
+  functions run in a worker thread (``anyio.to_thread``, the same mechanism as ``asyncio.to_thread`` but
+  backend-neutral and abandonable on timeout) so they never block the event loop.
+
+Cancellation (and KeyboardInterrupt/SystemExit) during the body is reported to the flow as a ``cancelled``
+outcome, the flow's release runs, and the driver re-raises the original exception afterwards.
+
+Safety net: every credential a flow minted is tracked until its release has been attempted; if the flow ends
+abnormally (a bug), the driver releases what is left. The task's registry additionally keeps credentials whose
+release failed, for :meth:`Task.close` to retry.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from ..client import AsyncTaskLauncher, TaskLauncher
+from ..errors import AgentWritError
+from ._context import CURRENT
+from ._effects import CallFlow, Mint, MintOutcome, ReleaseOutcome, Run, RunOutcome
+from ._flow import LiveCall
+from ._result import ToolResult
+
+__all__ = ["AsyncDriver", "LiveRegistry", "SyncDriver"]
+
+
+class LiveRegistry:
+    """Credentials minted and not (successfully) released yet, by jti. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._live: dict[str, LiveCall] = {}
+        self._lock = threading.Lock()
+
+    def add(self, live: LiveCall) -> None:
+        with self._lock:
+            self._live[live.credential.claims.jti] = live
+
+    def discard(self, jti: str) -> None:
+        with self._lock:
+            self._live.pop(jti, None)
+
+    def snapshot(self) -> list[LiveCall]:
+        with self._lock:
+            return list(self._live.values())
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+
+class _DriverBase:
+    """Bookkeeping both drivers share; none of it does I/O."""
+
+    def __init__(self, registry: LiveRegistry, clock: Callable[[], float]) -> None:
+        self.registry = registry
+        self.clock = clock
+
+    def _minted(self, mint: Mint, credential: Any, started: float, pending: dict[str, Any]) -> MintOutcome:
+        ended = self.clock()
+        self.registry.add(LiveCall(credential, mint.tool, mint.call_id, mint.scopes, ended))
+        pending[credential.claims.jti] = credential
+        return MintOutcome(credential, None, started, ended)
+
+    def _released(self, credential: Any, killed: bool, error: BaseException | None) -> ReleaseOutcome:
+        if error is None:
+            self.registry.discard(credential.claims.jti)
+        return ReleaseOutcome(killed, error, self.clock())
+
+    def _run_failed(self, exc: BaseException, started: float) -> RunOutcome:
+        if isinstance(exc, Exception):
+            return RunOutcome("error", None, exc, started, self.clock())
+        return RunOutcome("cancelled", None, exc, started, self.clock())
+
+
+def _in_thread(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any, BaseException | None]:
+    """Run ``fn`` in a daemon thread with this context; (finished, value, error). Not finished = timed out."""
+    context = contextvars.copy_context()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = context.run(fn)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="agentwrit-tool", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        return False, None, None
+    return True, box.get("value"), box.get("error")
+
+
+class SyncDriver(_DriverBase):
+    """Carries out flows for a :class:`~agentwrit_tools.client.Broker`."""
+
+    def __init__(self, launcher: TaskLauncher, registry: LiveRegistry, clock: Callable[[], float]) -> None:
+        super().__init__(registry, clock)
+        self.launcher = launcher
+
+    def drive(self, flow: CallFlow) -> ToolResult:
+        pending: dict[str, Any] = {}
+        interrupt: BaseException | None = None
+        outcome: Any = None
+        try:
+            while True:
+                try:
+                    effect = flow.send(outcome)
+                except StopIteration as stop:
+                    result: ToolResult = stop.value
+                    break
+                if isinstance(effect, Mint):
+                    outcome = self._mint(effect, pending)
+                elif isinstance(effect, Run):
+                    outcome = self._run(effect)
+                    if outcome.status == "cancelled":
+                        interrupt = outcome.error
+                else:
+                    outcome = self._release(effect.credential, pending)
+        finally:
+            flow.close()
+            for credential in list(pending.values()):  # only after an abnormal end of the flow
+                self._release(credential, pending)
+        if interrupt is not None:
+            raise interrupt
+        return result
+
+    def _mint(self, mint: Mint, pending: dict[str, Any]) -> MintOutcome:
+        started = self.clock()
+        try:
+            credential = self.launcher.mint(list(mint.scopes), ttl=mint.ttl)
+        except AgentWritError as exc:
+            return MintOutcome(None, exc, started, self.clock())
+        return self._minted(mint, credential, started, pending)
+
+    def _run(self, run: Run) -> RunOutcome:
+        token = CURRENT.set(run.credential)
+        started = self.clock()
+        try:
+            if run.timeout is None:
+                value = run.tool.fn(**run.kwargs)
+            else:
+                finished, value, error = _in_thread(functools.partial(run.tool.fn, **run.kwargs), run.timeout)
+                if not finished:
+                    return RunOutcome("timeout", None, None, started, self.clock())
+                if error is not None:
+                    raise error
+        except BaseException as exc:
+            return self._run_failed(exc, started)
+        finally:
+            CURRENT.reset(token)
+        return RunOutcome("ok", value, None, started, self.clock())
+
+    def _release(self, credential: Any, pending: dict[str, Any]) -> ReleaseOutcome:
+        pending.pop(credential.claims.jti, None)
+        try:
+            killed = credential.release()
+        except Exception as exc:
+            return self._released(credential, False, exc)
+        return self._released(credential, bool(killed), None)
+
+    def release(self, credential: Any) -> ReleaseOutcome:
+        """Release outside a flow (task close)."""
+        return self._release(credential, {})
+
+
+class AsyncDriver(_DriverBase):
+    """Carries out flows for an :class:`~agentwrit_tools.client.AsyncBroker`."""
+
+    def __init__(self, launcher: AsyncTaskLauncher, registry: LiveRegistry, clock: Callable[[], float]) -> None:
+        super().__init__(registry, clock)
+        self.launcher = launcher
+
+    async def drive(self, flow: CallFlow) -> ToolResult:
+        pending: dict[str, Any] = {}
+        interrupt: BaseException | None = None
+        outcome: Any = None
+        try:
+            while True:
+                try:
+                    effect = flow.send(outcome)
+                except StopIteration as stop:
+                    result: ToolResult = stop.value
+                    break
+                if isinstance(effect, Mint):
+                    outcome = await self._mint(effect, pending)
+                elif isinstance(effect, Run):
+                    outcome = await self._run(effect)
+                    if outcome.status == "cancelled":
+                        interrupt = outcome.error
+                else:
+                    outcome = await self._release(effect.credential, pending)
+        finally:
+            flow.close()
+            for credential in list(pending.values()):  # only after an abnormal end of the flow
+                await self._release(credential, pending)
+        if interrupt is not None:
+            raise interrupt
+        return result
+
+    async def _mint(self, mint: Mint, pending: dict[str, Any]) -> MintOutcome:
+        started = self.clock()
+        credential: Any = None
+        error: AgentWritError | None = None
+        with anyio.CancelScope(shield=True):
+            try:
+                credential = await self.launcher.mint(list(mint.scopes), ttl=mint.ttl)
+            except AgentWritError as exc:
+                error = exc
+        if error is not None:
+            return MintOutcome(None, error, started, self.clock())
+        return self._minted(mint, credential, started, pending)
+
+    async def _run(self, run: Run) -> RunOutcome:
+        token = CURRENT.set(run.credential)
+        started = self.clock()
+        value: Any = None
+        try:
+            # A call cancelled while its mint was shielded stops here, before its body starts.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            with anyio.move_on_after(run.timeout) as deadline:
+                if run.tool.is_async:
+                    value = await run.tool.fn(**run.kwargs)
+                else:
+                    call = functools.partial(run.tool.fn, **run.kwargs)
+                    value = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            if deadline.cancelled_caught:
+                return RunOutcome("timeout", None, None, started, self.clock())
+        except BaseException as exc:
+            return self._run_failed(exc, started)
+        finally:
+            CURRENT.reset(token)
+        return RunOutcome("ok", value, None, started, self.clock())
+
+    async def _release(self, credential: Any, pending: dict[str, Any]) -> ReleaseOutcome:
+        pending.pop(credential.claims.jti, None)
+        killed: Any = False
+        error: Exception | None = None
+        with anyio.CancelScope(shield=True):
+            try:
+                killed = await credential.release()
+            except Exception as exc:
+                error = exc
+        return self._released(credential, bool(killed), error)
+
+    async def release(self, credential: Any) -> ReleaseOutcome:
+        """Release outside a flow (task close)."""
+        return await self._release(credential, {})

@@ -1,0 +1,110 @@
+"""The vocabulary between the I/O-free per-call flow and the two drivers that carry it out.
+
+The flow (``_flow``) decides everything — validation, rendering, the ceiling check, the gate on verified
+claims, what each outcome means and what is recorded — and *yields* effects. A driver performs each effect
+(sync: plain calls and a worker thread for timeouts; async: awaits, shields and ``anyio`` timeouts) and sends
+back an outcome. Outcomes are values, never exceptions, so the flow stays a straight line and the release
+after a run is unconditional.
+
+* :class:`Mint` — mint ``scopes`` for ``ttl`` under the task launcher (async: shielded from cancellation, so a
+  credential the broker issues is always seen and released) → :class:`MintOutcome`.
+* :class:`Run` — run the body with the credential as its ``credential`` argument and as the context variable
+  → :class:`RunOutcome`.
+* :class:`Release` — release the credential (async: shielded) → :class:`ReleaseOutcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..client import Claims
+from ..trace import Outcome
+
+if TYPE_CHECKING:
+    from ._result import ToolResult
+    from ._tool import ScopedTool
+
+__all__ = [
+    "CallFlow",
+    "Effect",
+    "HeldCredential",
+    "Mint",
+    "MintOutcome",
+    "Release",
+    "ReleaseOutcome",
+    "Run",
+    "RunOutcome",
+]
+
+
+class HeldCredential(Protocol):
+    """What the flow needs of a credential: its holder and its verified claims."""
+
+    @property
+    def agent_id(self) -> str: ...
+
+    @property
+    def claims(self) -> Claims: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Mint:
+    """Mint a credential for exactly ``scopes``, living ``ttl`` seconds."""
+
+    tool: str
+    call_id: str
+    scopes: tuple[str, ...]
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Run ``tool``'s body with ``kwargs`` (the credential included when it asks), bound by ``timeout``."""
+
+    tool: ScopedTool
+    kwargs: dict[str, Any] = field(repr=False)
+    credential: Any = field(repr=False)
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Release ``credential`` at the broker."""
+
+    credential: Any = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MintOutcome:
+    """``credential`` on success, else ``error`` (an AgentWritError); ``started``/``ended`` are monotonic."""
+
+    credential: Any
+    error: BaseException | None
+    started: float
+    ended: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How the body ended. ``cancelled`` also covers KeyboardInterrupt/SystemExit; the driver re-raises it."""
+
+    status: Outcome
+    value: Any
+    error: BaseException | None
+    started: float
+    ended: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseOutcome:
+    """``killed``: this release killed the token (False: it was already dead). ``error``: it did not go through."""
+
+    killed: bool
+    error: BaseException | None
+    at: float
+
+
+Effect = Mint | Run | Release
+CallFlow = Generator[Effect, Any, "ToolResult"]
