@@ -85,6 +85,12 @@ class RevocationSet:
         return None
 
 
+def _check_shape(token: object) -> None:
+    """A compact JWS is non-empty ASCII of sane length; anything else is refused before any parsing or I/O."""
+    if not isinstance(token, str) or not token or len(token) > 16384 or not token.isascii():
+        raise TokenInvalid(reason="malformed")
+
+
 def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -148,8 +154,7 @@ class VerifierCore:
         ``check_revocation=False`` is for a token the broker handed us a moment ago (mint, renew, delegate):
         there the question is *what* was granted, and the signature answers it without a feed sync.
         """
-        if not isinstance(token, str) or not token or len(token) > 16384:
-            raise TokenInvalid(reason="malformed")
+        _check_shape(token)
         if not self.remote:
             kid = self._kid(token)
             key = self._keys.get(kid)
@@ -184,8 +189,7 @@ class VerifierCore:
 
     def validate(self, token: str, *, use_cache: bool = False) -> Flow[Claims]:
         """Ask the broker. With ``use_cache``, reuse a valid answer younger than ``revocation_bound``."""
-        if not isinstance(token, str) or not token:
-            raise TokenInvalid(reason="malformed")
+        _check_shape(token)
         digest = hashlib.sha256(token.encode()).digest()
         if use_cache:
             with self._cache_lock:
