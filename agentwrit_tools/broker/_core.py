@@ -195,12 +195,19 @@ class BrokerCore:
         return None if self.revocations.claims_revoked(claims) else claims
 
     def authenticate(
-        self, authorization: str | None, *, required_scope: str | None, path: str, audit: bool = True
+        self,
+        authorization: str | None,
+        *,
+        required_scope: str | None,
+        path: str,
+        audit: bool = True,
+        scope_event: str = "scope_violation",
     ) -> dict[str, Any]:
         """The contract's Bearer rules: 401 for missing/bad tokens, 403 for revoked or insufficient ones.
 
         Each refusal of a presented token is audited (never the token itself) unless ``audit`` is off, for
-        callers that record their own, more specific event.
+        callers that record their own, more specific event; ``scope_event`` names the event recorded when a
+        valid token lacks ``required_scope``.
         """
         record = self.record_denial if audit else _no_record
         if not authorization:
@@ -219,7 +226,7 @@ class BrokerCore:
             record("token_revoked_access", claims=claims, detail="a revoked token was presented", resource=path)
             raise insufficient_scope("token has been revoked")
         if required_scope is not None and not self._holds(claims, required_scope):
-            record("scope_violation", claims=claims, detail=f"endpoint requires {required_scope}", resource=path)
+            record(scope_event, claims=claims, detail=f"endpoint requires {required_scope}", resource=path)
             raise insufficient_scope(f"this endpoint requires the scope {required_scope}")
         return claims
 

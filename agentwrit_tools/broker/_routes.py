@@ -137,7 +137,10 @@ def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
     async def admin_launch_token(request: Request) -> Response:
         core = _core(request)
         claims = core.authenticate(
-            request.headers.get("authorization"), required_scope="admin:launch-tokens:*", path=request.url.path
+            request.headers.get("authorization"),
+            required_scope="admin:launch-tokens:*",
+            path=request.url.path,
+            scope_event="launch_token_denied",
         )
         body = await _json(request)
         return JSONResponse(admin.create_launch_token(core, body, claims=claims, app=None), status_code=201)
@@ -173,7 +176,10 @@ def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
     async def app_launch_token(request: Request) -> Response:
         core = _core(request)
         claims = core.authenticate(
-            request.headers.get("authorization"), required_scope="app:launch-tokens:*", path=request.url.path
+            request.headers.get("authorization"),
+            required_scope="app:launch-tokens:*",
+            path=request.url.path,
+            scope_event="launch_token_denied",
         )
         app_info = admin.active_app_ceiling(core, claims)
         body = await _json(request)
