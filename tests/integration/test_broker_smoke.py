@@ -84,6 +84,14 @@ def test_whole_flow_over_http(tmp_path: Path) -> None:
         assert (over.status_code, over.json()["error_code"]) == (403, "forbidden")
         assert "read:records:*" in over.json()["detail"]
 
+        # Role separation: the app's token is refused on the admin route, and the refusal is audited.
+        wrong_role = client.post(
+            "/v1/admin/launch-tokens",
+            json={"agent_name": "x", "allowed_scope": ["read:records:x"]},
+            headers=_bearer(app_token),
+        )
+        assert (wrong_role.status_code, wrong_role.json()["error_code"]) == (403, "insufficient_scope")
+
         lead = _register(client, app_token, ["read:records:*"], "task-smoke")
         helper = _register(client, app_token, ["read:records:p-1"], "task-smoke")
         assert lead["agent_id"].startswith("spiffe://agentwrit.local/agent/orch-smoke/task-smoke/")
@@ -129,6 +137,7 @@ def test_whole_flow_over_http(tmp_path: Path) -> None:
         kinds = {e["event_type"] for e in events["events"]}
         assert {"admin_auth", "app_registered", "agent_registered", "delegation_created", "token_released"} <= kinds
         assert {"token_revoked", "scope_ceiling_exceeded", "delegation_attenuation_violation"} <= kinds
+        assert "launch_token_denied" in kinds
 
 
 def test_restart_keeps_key_apps_revocations_and_chain(tmp_path: Path) -> None:
