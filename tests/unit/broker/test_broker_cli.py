@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,13 @@ def test_usage_errors_exit_2_and_help_exits_0(capsys: pytest.CaptureFixture[str]
 
 def test_command_table_lists_the_commands() -> None:
     assert {(c.group, c.name) for c in COMMANDS} >= {("broker", "serve"), ("audit", "verify")}
+
+
+def test_serve_without_the_broker_extra_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGENTWRIT_ADMIN_SECRET", "s")
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # makes "import uvicorn" fail as if not installed
+    monkeypatch.delitem(sys.modules, "agentwrit_tools.broker._serve", raising=False)
+    assert main(["broker", "serve"]) == 2
+    assert "pip install 'agentwrit-tools[broker]'" in _one_line(capsys.readouterr().err)
