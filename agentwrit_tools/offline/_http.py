@@ -47,6 +47,7 @@ class StandInHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = False
     block_on_close = True
+    request_queue_size = 128  # socketserver's 5 resets connections when an async client opens twenty at once
 
     def __init__(
         self,
