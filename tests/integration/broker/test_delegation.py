@@ -188,3 +188,11 @@ def test_renewing_a_delegated_token_keeps_its_chain(wire: Wire) -> None:
     assert after["chain_hash"] == before["chain_hash"]
     assert after["jti"] != before["jti"]
     wire.assert_invalid(delegated["access_token"])
+
+
+def test_only_agent_tokens_delegate(wire: Wire) -> None:
+    """Admin and app authority never ends up inside an agent token: role separation holds through delegation."""
+    agent = wire.mint(["read:data:x"])
+    app = wire.create_app(["read:data:*"])
+    for token, scope in ((wire.admin_token(), ["admin:revoke:*"]), (wire.app_token(app), ["app:launch-tokens:*"])):
+        assert_problem(wire.delegate(token, agent.agent_id, scope), 403)
