@@ -74,6 +74,10 @@ class StandInHTTPServer(ThreadingHTTPServer):
         self.server_name = str(host)
         self.server_port = int(port)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log what escaped a handler (a dropped connection, mostly) instead of printing a traceback."""
+        logger.debug("stand-in connection from %s failed", client_address, exc_info=True)
+
     # -- bookkeeping shared by handler threads ------------------------------------------------------------------
 
     def record(self, body: dict[str, Any]) -> None:
@@ -167,12 +171,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(400, exc.message, param=exc.param, code=exc.code)
         except _Rejected:
             pass  # the error response is already written
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away or stalled past the timeout: nobody to answer
             self.close_connection = True
         except Exception:
             logger.debug("stand-in model failed on %s %s", self.command, path, exc_info=True)
             logger.error("stand-in model failed on %s %s (details at DEBUG level)", self.command, path)
-            self._send_error(500, "The stand-in model failed on this request.", kind="server_error")
+            with contextlib.suppress(OSError):
+                self._send_error(500, "The stand-in model failed on this request.", kind="server_error")
 
     def _expect(self, method: str, path: str) -> None:
         if self.command != method:

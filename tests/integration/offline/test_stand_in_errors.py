@@ -136,3 +136,26 @@ def test_an_internal_failure_is_a_500_without_details(caplog: pytest.LogCaptureF
     assert "secret internal detail" not in str(caught.value.body)
     assert "Traceback" not in str(caught.value.body)
     assert "failed on POST /v1/chat/completions" in caplog.text
+
+
+def test_a_truncated_body_is_a_bad_request(stand_in: StandInModel) -> None:
+    with socket.create_connection(("127.0.0.1", stand_in.port), timeout=5) as connection:
+        connection.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"model"')
+        connection.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b"not valid JSON" in reply
+
+
+def test_a_stalled_client_is_dropped_quietly(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from agentwrit_tools.offline import _http
+
+    monkeypatch.setattr(_http._Handler, "timeout", 0.3)
+    with StandInModel(RuleSet()) as model, socket.create_connection(("127.0.0.1", model.port), timeout=5) as connection:
+        connection.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        assert connection.recv(65536) == b""  # closed by the server after its timeout, no half-made answer
+    assert "Traceback" not in capfd.readouterr().err
