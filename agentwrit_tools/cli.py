@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import AgentWritError
+
 __all__ = ["COMMANDS", "Command", "main"]
 
 EXIT_OK = 0
@@ -200,8 +202,32 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
-# Add commands here. ``walkthrough`` (a guided tour) will be a top-level command: Command("walkthrough", None, ...).
+def _add_walkthrough(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Walk through a credential's life against the embedded broker (or AGENTWRIT_BROKER_URL with "
+        "AGENTWRIT_ADMIN_SECRET): app, mint, validate, delegate, release, revoke by task, audit chain."
+    )
+
+
+def _walkthrough(args: argparse.Namespace) -> int:
+    try:
+        from rich.console import Console
+
+        from .walkthrough import run
+    except ImportError as exc:
+        raise UsageError(
+            f"the walkthrough needs the broker extra ({exc.name} is missing): pip install 'agentwrit-tools[broker]'"
+        ) from None
+    try:
+        return run(Console(emoji=False, highlight=False))
+    except AgentWritError as exc:
+        _say(f"agentwrit-tools walkthrough: the broker refused a step: {exc}")
+        return EXIT_FAILED
+
+
+# Add commands here: each is one function pair plus one line.
 COMMANDS: list[Command] = [
+    Command("walkthrough", None, "a guided tour of one credential's life", _add_walkthrough, _walkthrough),
     Command("broker", "serve", "run the embedded AgentWrit-compatible broker", _add_broker_serve, _broker_serve),
     Command("audit", "verify", "re-verify a broker's audit hash chain", _add_audit_verify, _audit_verify),
 ]
