@@ -35,7 +35,8 @@ def _num(event_id: str) -> int:
 
 def _busy_flow(wire: Wire) -> dict[str, Any]:
     """Exercise most event types once; return every secret and token the flow saw."""
-    seen: dict[str, Any] = {"secrets": [wire.admin_secret], "tokens": []}
+    # Wrong guesses are secrets too: a near-miss of the real secret must not end up in a log.
+    seen: dict[str, Any] = {"secrets": [wire.admin_secret, "wrong-secret-value", "not-it-at-all"], "tokens": []}
     wire.post("/v1/admin/auth", json={"secret": "wrong-secret-value"})
     seen["tokens"].append(wire.admin_token())
     app = wire.create_app(["read:data:*", "write:data:*"])

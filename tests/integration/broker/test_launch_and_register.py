@@ -201,7 +201,10 @@ def test_expired_launch_token_is_refused(wire: Wire) -> None:
 
 
 def test_unknown_launch_token_is_refused(wire: Wire) -> None:
-    assert_problem(wire.register(wire.register_body(secrets.token_hex(32), ["read:data:x"])), 401)
+    guess = secrets.token_hex(32)
+    resp = wire.register(wire.register_body(guess, ["read:data:x"]))
+    assert_problem(resp, 401)
+    assert guess not in resp.text
 
 
 def test_nonce_is_single_use(wire: Wire) -> None:

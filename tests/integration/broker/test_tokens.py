@@ -126,6 +126,8 @@ def test_renew_refuses_forged_and_garbage_tokens_generically_without_touching_th
     for name, forged in _forgeries(agent).items():
         resp = wire.renew(forged)
         assert resp.status_code == 401, (name, resp.text)
+        assert forged not in resp.text
+        assert agent.token not in resp.text
         assert_problem(resp, 401, "unauthorized", detail=RENEW_FAILED)
     for token in GARBAGE[:4]:
         assert_problem(wire.renew(token), 401, "unauthorized", detail=RENEW_FAILED)
@@ -164,6 +166,7 @@ def test_release_refuses_forgeries_and_the_real_token_lives_on(wire: Wire) -> No
     for name, forged in _forgeries(agent).items():
         resp = wire.release(forged)
         assert resp.status_code == 401, (name, resp.text)
+        assert forged not in resp.text
         assert_problem(resp, 401, "unauthorized")
     assert_problem(wire.release("garbage"), 401, "unauthorized")
     assert_problem(wire.post("/v1/token/release"), 401, "unauthorized")
