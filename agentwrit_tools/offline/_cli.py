@@ -1,7 +1,7 @@
 """``agentwrit-tools stand-in serve``: run the stand-in model as a process, for demos driven from elsewhere.
 
 Wired into the main CLI through :func:`add_parser`; every failure a user can cause (a missing or malformed
-rules file, a taken port, a non-loopback host) is one line on stderr and exit status 1, never a traceback.
+rules file, a taken port, a non-loopback host) is one line on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from ._model import StandInModel
 from ._rules import RuleSet
 from ._rulesfile import load_rules
 
-__all__ = ["add_parser", "main", "serve_command"]
+__all__ = ["EXIT_USAGE", "add_parser", "configure_serve", "main", "serve_command"]
 
 _PROG = "agentwrit-tools stand-in"
+EXIT_USAGE = 2
+"""Exit status for a mistake the user can fix (like the main CLI): bad rules file, taken port, non-loopback host."""
 
 
 def _port(text: str) -> int:
@@ -36,31 +38,38 @@ def _port(text: str) -> int:
     return port
 
 
+def configure_serve(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` options to ``parser`` (for CLIs that build their own sub-parsers from a table)."""
+    parser.description = (
+        "Serve the stand-in model until Ctrl-C: a deterministic, rule-based program speaking the OpenAI API on "
+        "loopback. It is not a language model, and says so in every answer. Point an OpenAI client at the printed "
+        "base URL with any API key."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8090, help="port to bind, 0 for any free one (default: 8090)")
+    parser.add_argument("--rules", type=Path, metavar="RULES.json", help="rules file (JSON); without it, no rules")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
+    parser.set_defaults(handler=serve_command, _run=serve_command)
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``stand-in serve`` to the main CLI; the handler is set as ``handler`` (``args.handler(args)``)."""
+    """Add ``stand-in serve`` to the main CLI; the handler is ``args.handler`` (also ``args._run``)."""
     stand_in = subparsers.add_parser(
         "stand-in",
         help="the offline stand-in model (rule-based, not a language model)",
         description="A deterministic, rule-based stand-in that speaks the OpenAI API on loopback, so demos run "
-        "without network or API key. It is not a language model, and says so in every answer.",
+        "without network or API key.",
     )
     commands = stand_in.add_subparsers(dest="stand_in_command", metavar="COMMAND", required=True)
     serve = commands.add_parser(
-        "serve",
-        help="serve the OpenAI API (chat completions, Responses, models) on loopback until interrupted",
-        description="Serve the stand-in model until Ctrl-C. Point an OpenAI client at the printed base URL with "
-        "any API key.",
+        "serve", help="serve the OpenAI API (chat completions, Responses, models) on loopback until interrupted"
     )
-    serve.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8090, help="port to bind, 0 for any free one (default: 8090)")
-    serve.add_argument("--rules", type=Path, metavar="RULES.json", help="rules file (JSON); without it, no rules")
-    serve.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
-    serve.set_defaults(handler=serve_command)
+    configure_serve(serve)
 
 
 def _fail(message: str) -> int:
     print(f"{_PROG}: error: {message}", file=sys.stderr)
-    return 1
+    return EXIT_USAGE
 
 
 def serve_command(args: argparse.Namespace, *, ready: threading.Event | None = None) -> int:

@@ -120,7 +120,7 @@ def test_rules_can_come_from_a_file(tmp_path: Path) -> None:
 
 
 def test_cli_port_in_use_is_one_line(busy_port: int, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["stand-in", "serve", "--port", str(busy_port)]) == 1
+    assert main(["stand-in", "serve", "--port", str(busy_port)]) == 2
     out = capsys.readouterr()
     assert (
         out.err == f"agentwrit-tools stand-in: error: cannot listen on 127.0.0.1:{busy_port}: address already in use\n"

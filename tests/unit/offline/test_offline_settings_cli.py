@@ -12,7 +12,7 @@ import pytest
 
 import agentwrit_tools.offline as offline
 from agentwrit_tools.offline import ModelSettings, model_settings_from_env
-from agentwrit_tools.offline._cli import add_parser, main, serve_command
+from agentwrit_tools.offline._cli import add_parser, configure_serve, main, serve_command
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -56,6 +56,15 @@ def test_add_parser_mounts_stand_in_serve_with_a_handler() -> None:
     assert (defaults.port, defaults.rules) == (8090, None)
 
 
+def test_configure_serve_fits_a_table_driven_cli() -> None:
+    parser = argparse.ArgumentParser(prog="agentwrit-tools")
+    configure_serve(parser.add_subparsers(dest="command").add_parser("serve"))
+    args = parser.parse_args(["serve", "--host", "::1", "--port", "9", "-v"])
+    assert args._run is serve_command
+    assert args.handler is serve_command
+    assert (args.host, args.port, args.verbose) == ("::1", 9, True)
+
+
 @pytest.mark.parametrize("port", ["-1", "65536", "http"])
 def test_bad_ports_are_usage_errors(port: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
@@ -68,13 +77,13 @@ def test_bad_ports_are_usage_errors(port: str, capsys: pytest.CaptureFixture[str
     ("content", "words"),
     [(None, "no such file"), ("{", "not valid JSON"), (json.dumps([{"name": "x", "when": "("}]), "rules[0]")],
 )
-def test_rules_file_problems_are_one_line_and_exit_1(
+def test_rules_file_problems_are_one_line_and_exit_2(
     tmp_path: Path, content: str | None, words: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "rules.json"
     if content is not None:
         path.write_text(content, encoding="utf-8")
-    assert main(["stand-in", "serve", "--port", "0", "--rules", str(path)]) == 1
+    assert main(["stand-in", "serve", "--port", "0", "--rules", str(path)]) == 2
     out = capsys.readouterr()
     assert out.out == ""
     (line,) = out.err.splitlines()
@@ -84,7 +93,7 @@ def test_rules_file_problems_are_one_line_and_exit_1(
 
 
 def test_a_non_loopback_host_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["stand-in", "serve", "--host", "0.0.0.0", "--port", "0"]) == 1  # noqa: S104 - the point of the test
+    assert main(["stand-in", "serve", "--host", "0.0.0.0", "--port", "0"]) == 2  # noqa: S104 - the point of the test
     (line,) = capsys.readouterr().err.splitlines()
     assert "loopback only" in line
 
