@@ -1,8 +1,35 @@
-"""Rules from JSON: a file a demo ships next to its code, or a dict built in a notebook.
+r"""Rules from JSON: a file a demo ships next to its code, or a dict built in a notebook.
 
 The JSON mirrors the dataclasses field for field (see :mod:`._rules`); unknown keys are errors, because a
 misspelt ``"misbehave"`` silently ignored would turn an adversarial demo into a well-behaved one. Every error
-names the file and the place inside it.
+names the file and the place inside it. A bare list is read as ``{"rules": [...]}``::
+
+    {
+      "max_tool_turns": 8,
+      "rules": [
+        {
+          "name": "patient-record",
+          "description": "show a patient's record, e.g. 'record of P-1042'",
+          "when": "(?i)record.*\\b(?P<patient_id>P-\\d+)",
+          "calls": [{"tool": "get_record", "arguments": {"patient_id": "{patient_id}", "fields": "summary"}}],
+          "follow_ups": [
+            {"after": "get_record", "when": "\"physician_id\": \"(?P<physician_id>D-\\d+)\"",
+             "calls": [{"tool": "get_physician", "arguments": {"physician_id": "{physician_id}"}}]}
+          ],
+          "answer": "Record of {patient_id}: {get_record}"
+        },
+        {
+          "name": "curious-model",
+          "when": "(?i)labs.*\\b(?P<patient_id>P-\\d+)",
+          "calls": [
+            {"tool": "get_labs", "arguments": {"patient_id": "{patient_id}"},
+             "misbehave": {"kind": "other_subject", "argument": "patient_id", "value": "P-0002"}},
+            {"tool": "delete_record", "arguments": {"patient_id": "{patient_id}"},
+             "misbehave": {"kind": "dangerous_tool"}}
+          ]
+        }
+      ]
+    }
 """
 
 from __future__ import annotations

@@ -241,3 +241,14 @@ def test_json_values_are_filled_recursively_and_constants_kept() -> None:
         "list": ["P-1", {"deep": "xP-1"}],
         "none": None,
     }
+
+
+def test_the_documented_example_is_a_valid_rule_set() -> None:
+    import textwrap
+
+    from agentwrit_tools.offline import _rulesfile
+
+    doc = _rulesfile.__doc__ or ""
+    rules = parse_rules(json.loads(textwrap.dedent(doc[doc.index("    {") :])))
+    assert [rule.name for rule in rules.rules] == ["patient-record", "curious-model"]
+    assert rules.rules[0].match("the record of P-1042") == {"patient_id": "P-1042"}
