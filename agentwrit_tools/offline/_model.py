@@ -68,8 +68,8 @@ class StandInModel:
         max_recorded: how many request bodies :attr:`requests` keeps.
 
     Raises:
-        RulesError: the rules are malformed (when given as a file).
-        StandInError: on :meth:`start`, when the host is not loopback or the port cannot be bound.
+        RulesError: the rules file is missing or malformed.
+        StandInError: the host is not loopback (here), or the port cannot be bound (on :meth:`start`).
     """
 
     def __init__(
