@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AgentWritError
+from .offline._cli import configure_serve, serve_command
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -228,6 +229,13 @@ def _walkthrough(args: argparse.Namespace) -> int:
 # Add commands here: each is one function pair plus one line.
 COMMANDS: list[Command] = [
     Command("walkthrough", None, "a guided tour of one credential's life", _add_walkthrough, _walkthrough),
+    Command(
+        "stand-in",
+        "serve",
+        "run the offline stand-in model (rule-based, not a language model)",
+        configure_serve,
+        serve_command,
+    ),
     Command("broker", "serve", "run the embedded AgentWrit-compatible broker", _add_broker_serve, _broker_serve),
     Command("audit", "verify", "re-verify a broker's audit hash chain", _add_audit_verify, _audit_verify),
 ]
