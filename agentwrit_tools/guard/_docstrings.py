@@ -72,6 +72,8 @@ def _params(lines: list[str]) -> dict[str, str]:
     name: str | None = None
     for line in lines:
         if not line.strip():
+            if name is not None:
+                params[name].append("")  # a paragraph break inside one argument's description
             continue
         indent = _indent(line)
         if base is None:

@@ -51,6 +51,9 @@ class ListSink:
     def __len__(self) -> int:
         return len(self.events)
 
+    def __getitem__(self, index: int) -> TraceEvent:
+        return self.events[index]
+
     def of_type(self, *types: str) -> list[TraceEvent]:
         """The events whose ``type`` is one of ``types``."""
         return [e for e in self.events if e.type in types]

@@ -105,4 +105,7 @@ def print_report(report: ExposureReport, *, file: Any = None, use_rich: bool | N
     table.add_section()
     for row in _summary_rows(report):
         table.add_row(*(Text(cell) for cell in row), style="bold")
-    Console(file=out, emoji=False, markup=False, highlight=False).print(table)
+    # A terminal knows its width; elsewhere (a file, a notebook capture) size the table to its content, not 80.
+    terminal = bool(getattr(out, "isatty", lambda: False)())
+    width = None if terminal else max(80, *(len(line) for line in plain_table(report).splitlines())) + 24
+    Console(file=out, emoji=False, markup=False, highlight=False, width=width).print(table)
