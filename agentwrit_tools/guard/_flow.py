@@ -36,7 +36,7 @@ from ..errors import (
     UnsafeArgumentError,
 )
 from ..scopes import uncovered
-from ..trace import Denied, Executed, Minted, MintFailed, Rejected, Released, ReleaseFailed, Trace
+from ..trace import Denied, Executed, Expired, Minted, MintFailed, Rejected, Released, ReleaseFailed, Trace
 from . import _messages as messages
 from ._effects import CallFlow, HeldCredential, Mint, MintOutcome, Release, ReleaseOutcome, Run, RunOutcome
 from ._policy import Policy
@@ -44,7 +44,7 @@ from ._result import ErrorKind, ToolResult
 from ._schema import ArgumentProblems
 from ._tool import ScopedTool
 
-__all__ = ["CallContext", "LiveCall", "call_flow", "record_release", "unknown_tool"]
+__all__ = ["CallContext", "LiveCall", "call_flow", "record_expired", "record_release", "unknown_tool"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,19 @@ def record_release(trace: Trace, live: LiveCall, claims: Claims, outcome: Releas
         )
     else:
         trace.emit(ReleaseFailed, at=outcome.at, exp=claims.exp, error=type(outcome.error).__name__, **common)
+
+
+def record_expired(trace: Trace, live: LiveCall, claims: Claims) -> None:
+    """An ``expired`` event: a credential whose release never went through is dead by its ``exp`` now."""
+    trace.emit(
+        Expired,
+        tool=live.tool,
+        call_id=live.call_id,
+        scope=live.scope,
+        jti=claims.jti,
+        agent_id=claims.sub,
+        exp=claims.exp,
+    )
 
 
 def _matches(claims: Claims, scopes: tuple[str, ...], ctx: CallContext) -> bool:

@@ -24,7 +24,7 @@ from ..scopes import parse_scope
 from ..trace import Clock, ExposureReport, Sink, Trace, TraceEvent
 from ._drivers import AsyncDriver, LiveRegistry, SyncDriver
 from ._effects import CallFlow
-from ._flow import CallContext, LiveCall, call_flow, record_release, unknown_tool
+from ._flow import CallContext, LiveCall, call_flow, record_expired, record_release, unknown_tool
 from ._policy import Policy
 from ._result import ToolResult
 from ._tool import ScopedTool
@@ -253,24 +253,37 @@ class Task:
 
     # -- closing ----------------------------------------------------------------------------------------------
 
-    def _record(self, live: LiveCall, outcome: Any) -> None:
-        record_release(self.trace, live, live.credential.claims, outcome)
+    def _leftovers(self) -> list[LiveCall]:
+        """Credentials still registered; those already past their ``exp`` are recorded as expired instead."""
+        alive = []
+        now = self.trace.clock.wall()
+        for live in self._registry.snapshot():
+            claims = live.credential.claims
+            if claims.exp <= now:
+                record_expired(self.trace, live, claims)
+                self._registry.discard(claims.jti)
+            else:
+                alive.append(live)
+        return alive
 
     def close(self) -> None:
-        """Release every credential still alive (normally none) and refuse further calls. Idempotent."""
+        """Release every credential still alive (normally none: only failed releases) and refuse further calls.
+
+        Idempotent; a release that fails again is recorded again, never raised.
+        """
         if self._sync is None:
             raise ConfigurationError("this task was made with an AsyncBroker: use await task.aclose()")
         self._closed = True
-        for live in self._registry.snapshot():
-            self._record(live, self._sync.release(live.credential))
+        for live in self._leftovers():
+            record_release(self.trace, live, live.credential.claims, self._sync.release(live.credential))
 
     async def aclose(self) -> None:
         """See :meth:`close`."""
         if self._async is None:
             raise ConfigurationError("this task was made with a Broker: use task.close()")
         self._closed = True
-        for live in self._registry.snapshot():
-            self._record(live, await self._async.release(live.credential))
+        for live in self._leftovers():
+            record_release(self.trace, live, live.credential.claims, await self._async.release(live.credential))
 
     def __enter__(self) -> Task:
         if self._sync is None:

@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, overload
 
+from typing_extensions import deprecated
+
 from ..errors import ConfigurationError, ScopeError
 from ..scopes import ScopeTemplate, render_scopes
 from ._schema import Bound, ToolSignature, build_signature
@@ -196,10 +198,12 @@ def scoped_tool(
 
 
 @overload
+@deprecated('a tool needs its scope template: @scoped_tool("read:records:{patient_id}")')
 def scoped_tool(scope: Callable[..., Any], /) -> NoReturn: ...
 
 
 @overload
+@deprecated('a tool needs its scope template: @scoped_tool("read:records:{patient_id}")')
 def scoped_tool(
     *,
     ttl: int | None = None,

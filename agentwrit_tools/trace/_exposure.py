@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._events import Denied, Executed, Minted, MintFailed, Rejected, Released, ReleaseFailed, TraceEvent
+from ._events import Denied, Executed, Expired, Minted, MintFailed, Rejected, Released, ReleaseFailed, TraceEvent
 
 __all__ = ["CallExposure", "ExposureReport", "Stats", "percentile"]
 
@@ -95,7 +95,7 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _call(minted: Minted, executed: Executed | None, end: Released | ReleaseFailed | None) -> CallExposure:
+def _call(minted: Minted, executed: Executed | None, end: Released | ReleaseFailed | Expired | None) -> CallExposure:
     if isinstance(end, Released):
         window = end.at - minted.at
         released_at: float | None = end.at
@@ -139,17 +139,20 @@ class ExposureReport:
 
     @classmethod
     def from_events(cls, events: Iterable[TraceEvent]) -> ExposureReport:
-        """Pair each ``minted`` event with its ``executed`` and last ``released``/``release_failed`` (by jti)."""
+        """Pair each ``minted`` event with its ``executed`` and its last end (by jti).
+
+        The end is ``released``, or ``release_failed``/``expired`` (then the window runs to ``exp``).
+        """
         minted: dict[str, Minted] = {}
         executed: dict[str, Executed] = {}
-        ends: dict[str, Released | ReleaseFailed] = {}
+        ends: dict[str, Released | ReleaseFailed | Expired] = {}
         counts = {"denied": 0, "rejected": 0, "mint_failed": 0}
         for event in events:
             if isinstance(event, Minted) and event.jti:
                 minted[event.jti] = event
             elif isinstance(event, Executed) and event.jti:
                 executed[event.jti] = event
-            elif isinstance(event, (Released, ReleaseFailed)) and event.jti:
+            elif isinstance(event, (Released, ReleaseFailed, Expired)) and event.jti:
                 ends[event.jti] = event
             elif isinstance(event, (Denied, Rejected, MintFailed)):
                 counts[event.type] += 1

@@ -136,3 +136,18 @@ async def test_async_refusals_never_contact_the_broker() -> None:
         with pytest.raises(ConfigurationError, match="aclose"):
             task.close()
     assert task.closed
+
+
+def test_close_records_a_leftover_past_its_exp_as_expired_without_asking_the_broker(broker: Broker) -> None:
+    from guard_fakes import FakeCredential
+
+    from agentwrit_tools.guard._flow import LiveCall
+
+    task = Task(broker, orch_id="o", task_id="t", ceiling="read:records:*")
+    dead = FakeCredential(("read:records:p-1",), task_id="t", orch_id="o", ttl=-5)
+    task._registry.add(LiveCall(dead, "read_record", "c-1", ("read:records:p-1",), task.trace.now()))
+    task.close()
+    assert [e.type for e in task.events] == ["expired"]
+    assert task.events[0].jti == dead.claims.jti
+    assert dead.releases == 0
+    assert task.live_credentials == 0

@@ -11,6 +11,7 @@ from guard_fakes import FakeClock
 from agentwrit_tools.trace import (
     Denied,
     Executed,
+    Expired,
     ExposureReport,
     Minted,
     Rejected,
@@ -62,6 +63,15 @@ def test_unreleased_credentials_count_until_their_exp() -> None:
     assert not call.released
     assert call.window == pytest.approx(30.0)
     assert call.released_at is None
+
+
+def test_an_expired_leftover_ends_at_its_exp() -> None:
+    trace = Trace(task_id="t", orch_id="o", clock=FakeClock())
+    exp = int(1_700_000_000 + 10.0 + 60)
+    run(trace, "j1", mint=10.0, start=10.01, end=10.02, release=None, exp=exp)
+    trace.emit(Expired, tool="read", jti="j1", exp=exp)
+    [call] = ExposureReport.from_events(trace.events).unreleased
+    assert call.window == pytest.approx(60.0)
 
 
 def test_summary_counts_and_stats() -> None:
