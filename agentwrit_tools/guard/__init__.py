@@ -7,6 +7,8 @@
 * :class:`ToolResult` — what a call produced; ``content`` is the text for the model.
 * :class:`Policy` — whether refusals and errors become messages for the model or exceptions.
 * :func:`current_credential` — the running call's credential, for code that cannot take a parameter.
+* :class:`CallMinter` / :class:`AsyncCallMinter` — where a task's calls get credentials, when not from its own
+  launcher (the pipeline delegates them from a stage's token).
 
 The per-call flow is written once, free of I/O (``_flow``), and carried out by a sync and an async driver
 (``_drivers``); adapters (OpenAI, LangChain) only translate formats around :meth:`Task.call`/:meth:`Task.acall`.
@@ -15,6 +17,7 @@ The per-call flow is written once, free of I/O (``_flow``), and carried out by a
 from __future__ import annotations
 
 from ._context import current_credential
+from ._effects import AsyncCallMinter, CallMinter
 from ._policy import Policy
 from ._result import DENIAL_KINDS, ERROR_KINDS, ErrorKind, ToolResult
 from ._task import Task
@@ -23,6 +26,8 @@ from ._tool import ScopedTool, scoped_tool, wrap_tool
 __all__ = [
     "DENIAL_KINDS",
     "ERROR_KINDS",
+    "AsyncCallMinter",
+    "CallMinter",
     "ErrorKind",
     "Policy",
     "ScopedTool",

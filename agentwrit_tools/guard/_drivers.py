@@ -31,10 +31,9 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from ..client import AsyncTaskLauncher, TaskLauncher
 from ..errors import AgentWritError
 from ._context import CURRENT
-from ._effects import CallFlow, Mint, MintOutcome, ReleaseOutcome, Run, RunOutcome
+from ._effects import AsyncCallMinter, CallFlow, CallMinter, Mint, MintOutcome, ReleaseOutcome, Run, RunOutcome
 from ._flow import LiveCall
 from ._result import ToolResult
 
@@ -108,9 +107,9 @@ def _in_thread(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any, BaseEx
 
 
 class SyncDriver(_DriverBase):
-    """Carries out flows for a :class:`~agentwrit_tools.client.Broker`."""
+    """Carries out flows for a :class:`~agentwrit_tools.client.Broker`; ``launcher`` is where mints go."""
 
-    def __init__(self, launcher: TaskLauncher, registry: LiveRegistry, clock: Callable[[], float]) -> None:
+    def __init__(self, launcher: CallMinter, registry: LiveRegistry, clock: Callable[[], float]) -> None:
         super().__init__(registry, clock)
         self.launcher = launcher
 
@@ -181,9 +180,9 @@ class SyncDriver(_DriverBase):
 
 
 class AsyncDriver(_DriverBase):
-    """Carries out flows for an :class:`~agentwrit_tools.client.AsyncBroker`."""
+    """Carries out flows for an :class:`~agentwrit_tools.client.AsyncBroker`; ``launcher`` is where mints go."""
 
-    def __init__(self, launcher: AsyncTaskLauncher, registry: LiveRegistry, clock: Callable[[], float]) -> None:
+    def __init__(self, launcher: AsyncCallMinter, registry: LiveRegistry, clock: Callable[[], float]) -> None:
         super().__init__(registry, clock)
         self.launcher = launcher
 

@@ -11,15 +11,19 @@ after a run is unconditional.
 * :class:`Run` — run the body with the credential as its ``credential`` argument and as the context variable
   → :class:`RunOutcome`.
 * :class:`Release` — release the credential (async: shielded) → :class:`ReleaseOutcome`.
+
+Where a :class:`Mint` gets its credential is the driver's *minter*: by default the task's launcher (registration
+under the task ceiling), or any :class:`CallMinter`/:class:`AsyncCallMinter` — the pipeline's mints a call's
+credential by delegation from its stage's token, so lineage shows in the verified claims.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..client import Claims
+from ..client import AsyncCredential, Claims, Credential
 from ..trace import Outcome
 
 if TYPE_CHECKING:
@@ -27,7 +31,9 @@ if TYPE_CHECKING:
     from ._tool import ScopedTool
 
 __all__ = [
+    "AsyncCallMinter",
     "CallFlow",
+    "CallMinter",
     "Effect",
     "HeldCredential",
     "Mint",
@@ -47,6 +53,23 @@ class HeldCredential(Protocol):
 
     @property
     def claims(self) -> Claims: ...
+
+
+class CallMinter(Protocol):
+    """Where a sync task gets a call's credential (a :class:`~agentwrit_tools.client.TaskLauncher` is one).
+
+    ``mint`` must return a credential whose verified scope is exactly ``scope``, or raise an
+    :class:`~agentwrit_tools.errors.AgentWritError` (a :class:`~agentwrit_tools.errors.ScopeViolation` becomes a
+    ``broker_refused`` denial); the flow still gates on the claims and releases the credential after the call.
+    """
+
+    def mint(self, scope: Sequence[str], *, ttl: int | None = None) -> Credential: ...
+
+
+class AsyncCallMinter(Protocol):
+    """The async twin of :class:`CallMinter` (an :class:`~agentwrit_tools.client.AsyncTaskLauncher` is one)."""
+
+    async def mint(self, scope: Sequence[str], *, ttl: int | None = None) -> AsyncCredential: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,17 +13,18 @@ for the whole task; a launch token is not a credential for any resource.)
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..client import AsyncBroker, AsyncTaskLauncher, Broker, TaskLauncher
 from ..errors import ConfigurationError, ScopeError
 from ..scopes import parse_scope
 from ..trace import Clock, ExposureReport, Sink, Trace, TraceEvent
 from ._drivers import AsyncDriver, LiveRegistry, SyncDriver
-from ._effects import CallFlow
+from ._effects import AsyncCallMinter, CallFlow, CallMinter
 from ._flow import CallContext, LiveCall, call_flow, record_expired, record_release, unknown_tool
 from ._policy import Policy
 from ._result import ToolResult
@@ -59,6 +60,38 @@ def _ceiling(value: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _trace(trace: Trace | None, task_id: str, orch_id: str, sinks: Iterable[Sink], clock: Clock | None) -> Trace:
+    if trace is None:
+        return Trace(task_id=task_id, orch_id=orch_id, sinks=sinks, clock=clock)
+    if not isinstance(trace, Trace):
+        raise ConfigurationError(f"trace must be a Trace, not {type(trace).__name__}")
+    if (trace.task_id, trace.orch_id) != (task_id, orch_id):
+        raise ConfigurationError("the trace given to a task must carry the task's own task_id and orch_id")
+    if list(sinks) or clock is not None:
+        raise ConfigurationError("pass sinks and clock to the shared trace, not to a task that uses it")
+    return trace
+
+
+@overload
+def _minter(minter: object, *, want_async: Literal[False]) -> CallMinter: ...
+
+
+@overload
+def _minter(minter: object, *, want_async: Literal[True]) -> AsyncCallMinter: ...
+
+
+def _minter(minter: object, *, want_async: bool) -> CallMinter | AsyncCallMinter:
+    """Check a custom minter fits the broker's I/O style: an async mint on a sync task would never be awaited."""
+    mint = getattr(minter, "mint", None)
+    if not callable(mint):
+        raise ConfigurationError(f"a minter needs a mint(scope, *, ttl) method; {type(minter).__name__} has none")
+    if inspect.iscoroutinefunction(mint) != want_async:
+        need = "an async" if want_async else "a sync"
+        broker = "an AsyncBroker" if want_async else "a Broker"
+        raise ConfigurationError(f"a task made with {broker} needs {need} minter")
+    return minter  # type: ignore[return-value]
+
+
 def _by_name(tools: Iterable[ScopedTool]) -> dict[str, ScopedTool]:
     found: dict[str, ScopedTool] = {}
     for tool in tools:
@@ -85,6 +118,11 @@ class Task:
         sinks: extra trace destinations (every event is also in :attr:`events`).
         tools: tools the model may call by name.
         clock: the trace's clocks (tests).
+        minter: where each call's credential comes from, instead of :attr:`launcher` — a :class:`CallMinter`
+            with a Broker, an :class:`AsyncCallMinter` with an AsyncBroker. The pipeline passes one that
+            delegates from its stage's token. Every other step of the per-call flow stays as it is.
+        trace: emit into this trace (shared with a pipeline, say) instead of a new one; its ``task_id`` and
+            ``orch_id`` must be this task's. Cannot be combined with ``sinks`` or ``clock`` (give them to it).
 
     Use it as a context manager (``with`` / ``async with``): on exit anything still alive is released.
     """
@@ -102,6 +140,8 @@ class Task:
         sinks: Iterable[Sink] = (),
         tools: Iterable[ScopedTool] = (),
         clock: Clock | None = None,
+        minter: CallMinter | AsyncCallMinter | None = None,
+        trace: Trace | None = None,
     ) -> None:
         self.orch_id = _id(orch_id, "orch_id")
         self.task_id = _id(task_id, "task_id")
@@ -111,7 +151,7 @@ class Task:
         if policy is not None and not isinstance(policy, Policy):
             raise ConfigurationError("policy must be a Policy (e.g. Policy.tell_model())")
         self.policy = policy or Policy.tell_model()
-        self.trace = Trace(task_id=self.task_id, orch_id=self.orch_id, sinks=sinks, clock=clock)
+        self.trace = _trace(trace, self.task_id, self.orch_id, sinks, clock)
         self._tools = _by_name(tools)
         self._registry = LiveRegistry()
         self._numbers = itertools.count(1)
@@ -123,10 +163,12 @@ class Task:
         options: dict[str, Any] = {"orch_id": self.orch_id, "task_id": self.task_id, "ttl": self.budget}
         if isinstance(broker, Broker):
             self.launcher = broker.task_launcher(self.ceiling, max_ttl=self.ttl, **options)
-            self._sync = SyncDriver(self.launcher, self._registry, self.trace.now)
+            sync_minter: CallMinter = self.launcher if minter is None else _minter(minter, want_async=False)
+            self._sync = SyncDriver(sync_minter, self._registry, self.trace.now)
         elif isinstance(broker, AsyncBroker):
             self.launcher = broker.task_launcher(self.ceiling, max_ttl=self.ttl, **options)
-            self._async = AsyncDriver(self.launcher, self._registry, self.trace.now)
+            async_minter: AsyncCallMinter = self.launcher if minter is None else _minter(minter, want_async=True)
+            self._async = AsyncDriver(async_minter, self._registry, self.trace.now)
         else:
             raise ConfigurationError(f"a Task needs a Broker or an AsyncBroker, not {type(broker).__name__}")
         self.broker = broker
