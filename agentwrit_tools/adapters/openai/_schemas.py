@@ -70,11 +70,8 @@ def chat_tool(tool: ScopedTool, *, strict: bool = False) -> dict[str, Any]:
     Raises:
         ConfigurationError: ``strict=True`` and the tool's schema is not strict-compatible.
     """
-    function: dict[str, Any] = {
-        "name": tool.name,
-        "description": tool.description,
-        "parameters": _checked(tool, strict),
-    }
+    parameters = _checked(tool, strict)
+    function: dict[str, Any] = {"name": tool.name, "description": tool.description, "parameters": parameters}
     if strict:
         function["strict"] = True
     return {"type": "function", "function": function}
@@ -88,11 +85,12 @@ def responses_tool(tool: ScopedTool, *, strict: bool = False) -> dict[str, Any]:
     Raises:
         ConfigurationError: ``strict=True`` and the tool's schema is not strict-compatible.
     """
+    parameters = _checked(tool, strict)
     return {
         "type": "function",
         "name": tool.name,
         "description": tool.description,
-        "parameters": _checked(tool, strict),
+        "parameters": parameters,
         "strict": strict,
     }
 
