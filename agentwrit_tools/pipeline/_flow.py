@@ -1,0 +1,289 @@
+"""The pipeline, written once and free of I/O: handoffs, per-call credentials, and the clean-up.
+
+Three flows yield effects (``_effects``) to a sync or an async edge:
+
+* :func:`run_flow` — a whole run: check every declared scope narrows, then per stage obtain its token, run its
+  body, and either go on, halt or stop on an error; and whatever happened, release everything the run minted
+  (:func:`sweep_flow`) before returning or re-raising.
+* :func:`call_credential_flow` — one tool call's credential, for the guard (the stage's minter runs it): a fresh
+  agent is registered for exactly the call's scope under the stage's launcher, its registration token is
+  released at once, and the stage's token delegates exactly that scope to it. The credential the tool gets is a
+  delegated one, so its verified ``delegation_chain`` names every stage above it.
+* :func:`sweep_flow` — release every live credential of the run, newest first.
+
+The order of checks at a handoff is deliberate. The pipeline's own check (:func:`check_narrowing`) comes first,
+for a message that names the scopes, and nothing reaches the broker when it fails. The broker then refuses the
+same widening twice on its own: the next stage's agent is registered under a launcher whose ``allowed_scope``
+is the previous stage's scope, and the delegation itself must be within the delegator's token. The depth limit
+is checked before each delegation too, so the broker's refusal is never the first anyone hears of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ScopeViolation, TaskBudgetExhausted
+from ..scopes import uncovered
+from ..trace import Delegated, Released, ReleaseFailed
+from ._effects import Delegate, Flow, Obtained, OpenLauncher, Register, Release, ReleaseOutcome, RunStage
+from ._errors import DelegationRefused, DelegationTooDeep
+from ._events import (
+    Halted,
+    HandoffRefused,
+    PipelineFinished,
+    PipelineStarted,
+    PipelineStatus,
+    StageFinished,
+    StageStarted,
+)
+from ._ledger import Held
+from ._result import PipelineResult, StageRecord
+from ._stage import Halt, Stage
+from ._state import RunState, StageHold
+
+__all__ = ["call_credential_flow", "check_depth", "check_narrowing", "run_flow", "sweep_flow"]
+
+
+def check_narrowing(
+    stage: str, source: str | None, requested: tuple[str, ...], held: tuple[str, ...]
+) -> DelegationRefused | None:
+    """The client-side check of a handoff: the refusal to raise, or None when ``held`` covers ``requested``."""
+    missing = tuple(uncovered(held, requested))
+    if not missing:
+        return None
+    return DelegationRefused(stage=stage, source=source, requested=requested, held=held, missing=missing)
+
+
+def check_depth(stage: str, delegator_depth: int, limit: int, what: str) -> DelegationTooDeep | None:
+    """Refuse a delegation from a token whose chain already has ``limit`` records, before the broker does."""
+    if delegator_depth < limit:
+        return None
+    return DelegationTooDeep(
+        f"{what} of stage {stage!r} would need a delegation chain of {delegator_depth + 1} records; "
+        f"the broker allows {limit} (it refuses to delegate from a token whose chain already has {limit})",
+        stage=stage,
+        depth=delegator_depth + 1,
+        limit=limit,
+    )
+
+
+def _preflight(run: RunState) -> None:
+    """Every declared (static) scope narrows: refuse a widening pipeline before anything is minted."""
+    held: tuple[str, ...] | None = run.ceiling
+    source: str | None = None
+    for stage in run.stages:
+        declared = stage.static_scope
+        if declared is not None and held is not None:
+            refusal = check_narrowing(stage.name, source, declared, held)
+            if refusal is not None:
+                raise refusal
+        held, source = declared, stage.name
+
+
+def _obtained(outcome: Obtained) -> Any:
+    if outcome.credential is None:
+        raise outcome.error or RuntimeError("the edge returned neither a credential nor an error")
+    return outcome.credential
+
+
+def _broker_refusal(
+    error: BaseException | None, stage: str, source: str | None, requested: tuple[str, ...], held: tuple[str, ...]
+) -> BaseException | None:
+    """A broker ScopeViolation over a widening, as the pipeline's typed refusal (chained to it)."""
+    missing = tuple(uncovered(held, requested))
+    if isinstance(error, ScopeViolation) and missing:
+        refusal = DelegationRefused(
+            stage=stage, source=source, requested=requested, held=held, missing=missing, by_broker=True
+        )
+        refusal.__cause__ = error
+        return refusal
+    return error
+
+
+def _register_agent(run: RunState, launcher: Any, scopes: tuple[str, ...], stage: str) -> Flow[Obtained]:
+    """Register a fresh agent for exactly ``scopes``; its registration token is released at once.
+
+    Delegation needs a registered agent to delegate to, and registering hands out a token. That token is never
+    given to anything: it is released before the delegation is asked for (and lives ``registration_ttl``
+    seconds at most should the release fail). A failed release stays in the ledger for the clean-up.
+    """
+    outcome: Obtained = yield Register(launcher, scopes, run.registration_ttl, "registration", stage)
+    if outcome.credential is not None:
+        yield Release(outcome.credential)
+    return outcome
+
+
+def _emit_delegated(run: RunState, delegator: StageHold | None, credential: Any, at: float) -> None:
+    claims = credential.claims
+    run.trace.emit(
+        Delegated,
+        at=at,
+        scope=tuple(claims.scope),
+        jti=claims.jti,
+        agent_id=claims.sub,
+        delegator=delegator.agent_id if delegator is not None else "",
+        exp=claims.exp,
+    )
+
+
+def _ttl(run: RunState) -> int:
+    left = run.remaining()
+    if left < 1:
+        raise TaskBudgetExhausted(f"task {run.task_id!r} has no time left in the pipeline's budget")
+    return left
+
+
+def _first_stage(run: RunState, stage: Stage, scopes: tuple[str, ...]) -> Flow[Any]:
+    refusal = check_narrowing(stage.name, None, scopes, run.ceiling)
+    if refusal is not None:
+        raise refusal
+    outcome: Obtained = yield Register(run.launcher, scopes, _ttl(run), "stage", stage.name)
+    error = _broker_refusal(outcome.error, stage.name, None, scopes, run.ceiling)
+    if error is not None:
+        raise error
+    return _obtained(outcome)
+
+
+def _handoff(run: RunState, stage: Stage, scopes: tuple[str, ...], previous: StageHold) -> Flow[Any]:
+    source = previous.stage.name
+    refusal = check_narrowing(stage.name, source, scopes, previous.scopes)
+    if refusal is not None:
+        raise refusal
+    too_deep = check_depth(source, previous.depth, run.max_depth, f"the handoff to {stage.name!r}")
+    if too_deep is not None:
+        raise too_deep
+    ttl = _ttl(run)
+    registered = yield from _register_agent(run, previous.launcher, scopes, stage.name)
+    error = _broker_refusal(registered.error, stage.name, source, scopes, previous.scopes)
+    if error is not None:
+        raise error
+    agent = _obtained(registered).agent_id
+    delegated: Obtained = yield Delegate(previous.credential, agent, scopes, ttl, "stage", stage.name)
+    error = _broker_refusal(delegated.error, stage.name, source, scopes, previous.scopes)
+    if error is not None:
+        raise error
+    credential = _obtained(delegated)
+    _emit_delegated(run, previous, credential, delegated.ended)
+    return credential
+
+
+def call_credential_flow(run: RunState, hold: StageHold, scopes: tuple[str, ...], ttl: int | None) -> Flow[Any]:
+    """One tool call's credential: exactly ``scopes``, delegated from the stage's token to a fresh agent.
+
+    Errors are raised as they came (the guard turns a ScopeViolation into a ``broker_refused`` denial and
+    anything else into ``mint_failed``); what was minted is in the ledger either way.
+    """
+    too_deep = check_depth(hold.stage.name, hold.depth, run.max_depth, "a tool call")
+    if too_deep is not None:
+        raise too_deep
+    registered = yield from _register_agent(run, hold.launcher, scopes, hold.stage.name)
+    agent = _obtained(registered).agent_id
+    delegated: Obtained = yield Delegate(hold.credential, agent, scopes, ttl or run.call_ttl, "call", hold.stage.name)
+    credential = _obtained(delegated)
+    _emit_delegated(run, hold, credential, delegated.ended)
+    return credential
+
+
+def _record_release(run: RunState, held: Held, outcome: ReleaseOutcome) -> None:
+    if held.kind == "registration":  # plumbing of a delegation: counted in the run's records, not traced
+        return
+    claims = held.credential.claims
+    ids: dict[str, Any] = {"scope": tuple(claims.scope), "jti": claims.jti, "agent_id": claims.sub}
+    if outcome.error is None:
+        run.trace.emit(
+            Released, at=outcome.at, window=outcome.at - held.obtained_at, already_dead=not outcome.killed, **ids
+        )
+    else:
+        run.trace.emit(ReleaseFailed, at=outcome.at, exp=claims.exp, error=type(outcome.error).__name__, **ids)
+
+
+def sweep_flow(run: RunState) -> Flow[int]:
+    """Release every credential of the run still alive, newest first; returns how many releases failed."""
+    failed = 0
+    for held in run.ledger.live_newest_first():
+        outcome: ReleaseOutcome = yield Release(held.credential)
+        held.failed_release = outcome.error is not None
+        failed += held.failed_release
+        _record_release(run, held, outcome)
+    return failed
+
+
+@dataclass
+class _Ending:
+    status: PipelineStatus = "completed"
+    output: Any = None
+    error: BaseException | None = None
+    halted_by: str | None = None
+    reason: str | None = None
+    records: list[StageRecord] = field(default_factory=list)
+
+
+def _stages(run: RunState, value: Any, ending: _Ending) -> Generator[Any, Any, None]:
+    previous: StageHold | None = None
+    for index, stage in enumerate(run.stages):
+        scopes = stage.scopes_for(value)
+        if previous is None:
+            credential = yield from _first_stage(run, stage, scopes)
+        else:
+            credential = yield from _handoff(run, stage, scopes, previous)
+        launcher = yield OpenLauncher(scopes, _ttl(run), run.registration_ttl)
+        hold = StageHold(stage, index, scopes, credential, launcher)
+        claims = hold.claims
+        chain = tuple(record.agent for record in claims.delegation_chain)
+        ids: dict[str, Any] = {"scope": scopes, "jti": claims.jti, "agent_id": claims.sub}
+        run.trace.emit(
+            StageStarted, stage=stage.name, index=index, depth=claims.depth, chain=chain, exp=claims.exp, **ids
+        )
+        outcome = yield RunStage(stage, hold, value)
+        error = type(outcome.error).__name__ if outcome.status in ("error", "cancelled") else None
+        run_time = outcome.ended - outcome.started
+        run.trace.emit(
+            StageFinished, at=outcome.ended, stage=stage.name, index=index, outcome=outcome.status,
+            run_time=run_time, error=error, **ids,
+        )  # fmt: skip
+        ending.records.append(StageRecord(stage.name, index, claims, outcome.status, run_time))
+        if outcome.status == "halted":
+            reason = outcome.error.reason if isinstance(outcome.error, Halt) else ""
+            run.trace.emit(Halted, stage=stage.name, reason=reason)
+            ending.status, ending.halted_by, ending.reason = "halted", stage.name, reason
+            return
+        if outcome.status != "ok":
+            ending.status, ending.error = outcome.status, outcome.error
+            return
+        value = outcome.value
+        previous = hold
+    ending.output = value
+
+
+def run_flow(run: RunState, value: Any) -> Flow[PipelineResult]:
+    """A whole run; returns its result, or re-raises what stopped it once everything is released."""
+    run.trace.emit(PipelineStarted, scope=run.ceiling, stages=tuple(s.name for s in run.stages), budget=run.budget)
+    ending = _Ending()
+    try:
+        _preflight(run)
+        run.launcher = yield OpenLauncher(run.ceiling, run.budget, run.budget)
+        yield from _stages(run, value, ending)
+    except Exception as exc:  # refusals, depth, budget, broker errors, a scope function that failed
+        ending.status, ending.error = "error", exc
+        if isinstance(exc, DelegationRefused):
+            run.trace.emit(
+                HandoffRefused, scope=exc.requested, stage=exc.stage, source=exc.source, held=exc.held,
+                missing=exc.missing, by_broker=exc.by_broker,
+            )  # fmt: skip
+    failed = yield from sweep_flow(run)
+    error = type(ending.error).__name__ if ending.error is not None else None
+    minted = len(run.ledger)
+    run.trace.emit(PipelineFinished, status=ending.status, minted=minted, release_failed=failed, error=error)
+    if ending.error is not None:
+        raise ending.error
+    return PipelineResult(
+        status="halted" if ending.status == "halted" else "completed",
+        output=ending.output,
+        halted_by=ending.halted_by,
+        reason=ending.reason,
+        stages=tuple(ending.records),
+        minted=run.ledger.records(),
+        events=tuple(run.trace.events.events),
+    )
