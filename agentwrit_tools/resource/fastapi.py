@@ -26,7 +26,7 @@ Bearer security, so the OpenAPI docs offer an "Authorize" button; the header its
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
@@ -86,7 +86,7 @@ class Requires:
     async def __call__(
         self,
         request: Request,
-        _declared: HTTPAuthorizationCredentials | None = Security(_bearer),  # noqa: B008 - FastAPI's idiom
+        _declared: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> Claims:
         verdict = await adecide(self.verifier, self.gate, facts_from_scope(request.scope))
         if verdict.refusal is not None or verdict.claims is None:
