@@ -17,6 +17,7 @@ model made): :meth:`GuardedTool.run` notes it in a context variable that the sha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -110,7 +111,7 @@ def as_langchain_tool(tool: ScopedTool, task: Task, *, return_direct: bool = Fal
     )
 
 
-def as_langchain_tools(task: Task, tools: list[ScopedTool] | None = None) -> list[GuardedTool]:
+def as_langchain_tools(task: Task, tools: Iterable[ScopedTool] | None = None) -> list[GuardedTool]:
     """:func:`as_langchain_tool` for each tool (default: the task's own tools)."""
     chosen = list(task.tools.values()) if tools is None else list(tools)
     return [as_langchain_tool(tool, task) for tool in chosen]

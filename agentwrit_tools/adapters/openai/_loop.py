@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import ConfigurationError
 from ...guard import ScopedTool, Task, ToolResult
-from ._calls import ToolCall, assistant_message, output_items, output_text, tool_calls
+from ._calls import ToolCall, assistant_message, chat_message, output_items, output_text, tool_calls
 from ._execute import arun_calls, run_calls
 from ._schemas import chat_tool, responses_tool
 
@@ -78,19 +78,26 @@ class _Api:
     endpoint: Callable[[Any], Callable[..., Any]]
     history: Literal["messages", "input"]
     turn: Callable[[Any], list[dict[str, Any]]]
-    text: Callable[[list[dict[str, Any]]], str]
+    text: Callable[[Any], str]
     schema: Callable[..., dict[str, Any]]
 
 
-def _chat_text(turn: list[dict[str, Any]]) -> str:
-    content = turn[0].get("content")
-    return content if isinstance(content, str) else ""
+def _chat_text(response: Any) -> str:
+    message = chat_message(response)
+    for key in ("content", "refusal"):  # a refusal is the model's answer too
+        if isinstance(message.get(key), str) and message[key]:
+            return str(message[key])
+    return ""
+
+
+def _responses_text(response: Any) -> str:
+    return output_text(output_items(response))
 
 
 CHAT = _Api(
     lambda client: client.chat.completions.create, "messages", lambda r: [assistant_message(r)], _chat_text, chat_tool
 )
-RESPONSES = _Api(lambda client: client.responses.create, "input", output_items, output_text, responses_tool)
+RESPONSES = _Api(lambda client: client.responses.create, "input", output_items, _responses_text, responses_tool)
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,7 @@ def _steps(api: _Api, history: list[dict[str, Any]], request: dict[str, Any], ma
         transcript.extend(turn)
         calls = tool_calls(last)
         if not calls:
-            return LoopResult("done", api.text(turn), tuple(transcript), tuple(results), step, last)
+            return LoopResult("done", api.text(last), tuple(transcript), tuple(results), step, last)
         outcome: list[ToolResult] = yield _Run(tuple(calls))
         results.extend(outcome)
         transcript.extend(call.reply(result.content) for call, result in zip(calls, outcome, strict=True))
