@@ -1,0 +1,129 @@
+"""Shared by the pipeline tests: a support-desk pipeline's tools, a recorder of what bodies saw, and audit reads.
+
+The pipeline is the one from issue 5: triage (reads the ticket) → knowledge (searches the knowledge base) →
+response (posts the reply to that one ticket), each stage holding less than the one before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agentwrit_tools import Broker, TokenInvalid, scoped_tool
+from agentwrit_tools.guard import ScopedTool
+
+APP_SCOPES = ["read:tickets:*", "read:kb:*", "write:replies:*", "read:customers:*"]
+CEILING = ["read:tickets:*", "read:kb:*", "write:replies:*"]
+TRIAGE = ["read:tickets:*", "read:kb:*", "write:replies:*"]
+KNOWLEDGE = ["read:kb:*", "write:replies:*"]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a body saw of a credential (the token is kept only to prove it dead afterwards)."""
+
+    label: str
+    token: str
+    jti: str
+    agent_id: str
+    scope: tuple[str, ...]
+    chain: tuple[str, ...]
+    validated: Any = None
+
+
+class Recorder:
+    """Thread-safe record of every credential a stage or tool body held.
+
+    With ``validate`` (``operator.validate``), each credential is also checked by the broker while it is live,
+    and the broker's claims are kept: the lineage asserted is the one the broker vouches for.
+    """
+
+    def __init__(self, validate: Callable[[str], Any] | None = None) -> None:
+        self.seen: list[Seen] = []
+        self._validate = validate
+        self._lock = threading.Lock()
+
+    def saw(self, label: str, credential: Any) -> Seen:
+        claims = credential.claims
+        chain = tuple(record.agent for record in claims.delegation_chain)
+        validated = self._validate(credential.access_token) if self._validate is not None else None
+        seen = Seen(label, credential.access_token, claims.jti, claims.sub, tuple(claims.scope), chain, validated)
+        with self._lock:
+            self.seen.append(seen)
+        return seen
+
+    def of(self, label: str) -> list[Seen]:
+        return [s for s in self.seen if s.label == label]
+
+    def one(self, label: str) -> Seen:
+        [found] = self.of(label)
+        return found
+
+
+def support_tools(recorder: Recorder) -> dict[str, ScopedTool]:
+    """The desk's three tools; each records the credential it ran with."""
+
+    @scoped_tool("read:tickets:{ticket_id}")
+    def read_ticket(ticket_id: str, credential: Any) -> dict[str, Any]:
+        """Read a support ticket.
+
+        Args:
+            ticket_id: the ticket's id.
+        """
+        recorder.saw("read_ticket", credential)
+        return {"ticket": ticket_id, "topic": "refund"}
+
+    @scoped_tool("read:kb:{article}")
+    def search_kb(article: str, credential: Any) -> dict[str, Any]:
+        """Read a knowledge-base article.
+
+        Args:
+            article: the article's id.
+        """
+        recorder.saw("search_kb", credential)
+        return {"article": article, "text": "Refunds take 5 days."}
+
+    @scoped_tool("write:replies:{ticket_id}")
+    def post_reply(ticket_id: str, text: str, credential: Any) -> str:
+        """Post a reply to a ticket.
+
+        Args:
+            ticket_id: the ticket's id.
+            text: the reply.
+        """
+        recorder.saw("post_reply", credential)
+        return f"posted to {ticket_id}"
+
+    return {"read_ticket": read_ticket, "search_kb": search_kb, "post_reply": post_reply}
+
+
+def is_dead(operator: Broker, token: str) -> bool:
+    """Ask the broker itself (``POST /v1/token/validate``, never a cache)."""
+    try:
+        operator.validate(token)
+    except TokenInvalid:
+        return True
+    return False
+
+
+def audit(operator: Broker, task_id: str, *event_types: str) -> list[Any]:
+    """Every audit event of ``task_id`` (of the given types, when any)."""
+    events = list(operator.admin.iter_audit_events(task_id=task_id))
+    return [e for e in events if not event_types or e.event_type in event_types]
+
+
+def issued(operator: Broker, task_id: str) -> set[str]:
+    """The jti of every token the broker issued for the task: registrations and delegations."""
+    return {e.resource for e in audit(operator, task_id, "token_issued", "delegation_created")}
+
+
+def ended(operator: Broker, task_id: str) -> set[str]:
+    """The jti of every token the broker recorded as released or revoked (cascade included)."""
+    return {e.resource for e in audit(operator, task_id, "token_released", "token_revoked")}
+
+
+def scopes_issued(operator: Broker, task_id: str) -> list[str]:
+    """The audit details of every issued token (``scope a,b, ttl …`` / ``… delegated a,b``)."""
+    return [e.detail for e in audit(operator, task_id, "token_issued", "delegation_created")]
