@@ -73,7 +73,7 @@ class RequestFacts:
         request_id: the request's id (see :func:`request_id`).
     """
 
-    authorization: tuple[str, ...]
+    authorization: tuple[str, ...] = field(repr=False)  # holds the token
     path_params: Mapping[str, object] = field(default_factory=dict)
     query: tuple[tuple[str, str], ...] = ()
     params: Mapping[str, object] | None = None
