@@ -79,7 +79,7 @@ class _Api:
     history: Literal["messages", "input"]
     turn: Callable[[Any], list[dict[str, Any]]]
     text: Callable[[Any], str]
-    schema: Callable[..., dict[str, Any]]
+    schema: Callable[..., Mapping[str, Any]]
 
 
 def _chat_text(response: Any) -> str:

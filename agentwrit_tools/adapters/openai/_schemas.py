@@ -11,10 +11,14 @@ required-but-nullable), so it is left to the developer.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigurationError
 from ...guard import ScopedTool
+
+if TYPE_CHECKING:  # the openai client's own parameter types, so its create() accepts these unchanged
+    from openai.types.chat import ChatCompletionFunctionToolParam
+    from openai.types.responses import FunctionToolParam
 
 __all__ = ["chat_tool", "chat_tools", "responses_tool", "responses_tools"]
 
@@ -64,20 +68,30 @@ def _checked(tool: ScopedTool, strict: bool) -> dict[str, Any]:
     return parameters
 
 
-def chat_tool(tool: ScopedTool, *, strict: bool = False) -> dict[str, Any]:
+def chat_tool(tool: ScopedTool, *, strict: bool = False) -> ChatCompletionFunctionToolParam:
     """One tool for ``client.chat.completions.create(tools=[...])``.
 
     Raises:
         ConfigurationError: ``strict=True`` and the tool's schema is not strict-compatible.
     """
     parameters = _checked(tool, strict)
-    function: dict[str, Any] = {"name": tool.name, "description": tool.description, "parameters": parameters}
     if strict:
-        function["strict"] = True
-    return {"type": "function", "function": function}
+        return {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": parameters,
+                "strict": True,
+            },
+        }
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description, "parameters": parameters},
+    }
 
 
-def responses_tool(tool: ScopedTool, *, strict: bool = False) -> dict[str, Any]:
+def responses_tool(tool: ScopedTool, *, strict: bool = False) -> FunctionToolParam:
     """One tool for ``client.responses.create(tools=[...])``.
 
     The Responses API requires the ``strict`` field, so it is always sent.
@@ -95,11 +109,11 @@ def responses_tool(tool: ScopedTool, *, strict: bool = False) -> dict[str, Any]:
     }
 
 
-def chat_tools(tools: Iterable[ScopedTool], *, strict: bool = False) -> list[dict[str, Any]]:
+def chat_tools(tools: Iterable[ScopedTool], *, strict: bool = False) -> list[ChatCompletionFunctionToolParam]:
     """:func:`chat_tool` for each tool (e.g. ``chat_tools(task.tools.values())``)."""
     return [chat_tool(tool, strict=strict) for tool in tools]
 
 
-def responses_tools(tools: Iterable[ScopedTool], *, strict: bool = False) -> list[dict[str, Any]]:
+def responses_tools(tools: Iterable[ScopedTool], *, strict: bool = False) -> list[FunctionToolParam]:
     """:func:`responses_tool` for each tool."""
     return [responses_tool(tool, strict=strict) for tool in tools]
