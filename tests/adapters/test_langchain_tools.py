@@ -3,6 +3,7 @@ tools, against the real embedded broker."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import pytest
@@ -86,10 +87,13 @@ def test_refusals_are_error_tool_messages_and_mint_nothing(client: Broker, opera
         wildcard = lc_tool.invoke(_call("get_record", "c2", patient_id="*"))
         smuggled = lc_tool.invoke(_call("get_record", "c3", patient_id="P-1042", credential="forged"))
         plain = lc_tool.invoke({"patient_id": "P-2000"})
-    assert [m.status for m in (other, wildcard, smuggled)] == ["error"] * 3
+        clash = lc_tool.invoke(_call("get_record", "c4", patient_id="P-1042", self="x"))
+        aclash = asyncio.run(lc_tool.ainvoke(_call("get_record", "c5", patient_id="P-1042", self="x")))
+    assert [m.status for m in (other, wildcard, smuggled, clash, aclash)] == ["error"] * 5
     assert other.content.startswith("access denied: needs read:records:P-2000")
     assert wildcard.content.startswith("access denied: argument 'patient_id'")
     assert smuggled.content.startswith("invalid arguments for get_record: credential")
+    assert clash.content == aclash.content == "invalid arguments for get_record: self: Extra inputs are not permitted"
     assert plain == other.content  # without a tool-call id LangChain returns the text alone
     assert recorder.seen == []
     assert_nothing_minted(operator, task_id)

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
+from langchain_core.runnables.config import run_in_executor
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict
 
@@ -77,18 +78,22 @@ class GuardedTool(BaseTool):
         finally:
             _CALL_ID.reset(token)
 
-    def _run(self, **arguments: Any) -> str:
+    # '/' because a model may send an argument named 'self'; the guard refuses it, Python must not choke on it.
+    def _run(self, /, **arguments: Any) -> str:
+        return self._call(arguments)
+
+    async def _arun(self, /, **arguments: Any) -> str:
+        if not _is_async(self.task):  # a sync task: its call runs in a worker thread, as LangChain runs sync tools
+            return await run_in_executor(None, self._call, arguments)
+        tool = self.ascoped or self.scoped
+        return _content(await self.task.acall(tool, arguments, call_id=_CALL_ID.get()))
+
+    def _call(self, arguments: dict[str, Any]) -> str:
         if _is_async(self.task):
             raise ConfigurationError(
                 f"tool {self.name!r} is bound to a task made with an AsyncBroker: use ainvoke (or a Broker task)"
             )
         return _content(self.task.call(self.scoped, arguments, call_id=_CALL_ID.get()))
-
-    async def _arun(self, **arguments: Any) -> str:
-        if not _is_async(self.task):
-            return str(await super()._arun(**arguments))  # the sync call in a worker thread
-        tool = self.ascoped or self.scoped
-        return _content(await self.task.acall(tool, arguments, call_id=_CALL_ID.get()))
 
 
 def as_langchain_tool(tool: ScopedTool, task: Task, *, return_direct: bool = False) -> GuardedTool:
