@@ -88,9 +88,10 @@ def test_revoked_admin_token_is_403_everywhere(start_broker: StartBroker) -> Non
 def test_expired_admin_token_is_401_token_verification_failed(start_broker: StartBroker) -> None:
     from agentwrit_tools.broker import BrokerSettings
 
-    with start_broker(settings=BrokerSettings(admin_token_ttl=1)) as w:
+    # exp is whole seconds from a whole-second iat, so a 1 s token can be dead on arrival on a busy machine.
+    with start_broker(settings=BrokerSettings(admin_token_ttl=3)) as w:
         token = ok(w.admin_login())["access_token"]
         assert ok(w.get("/v1/admin/apps", headers=bearer(token)))["total"] == 0
-        time.sleep(2.2)
+        time.sleep(4.2)
         for route in ADMIN_ROUTES:
             assert_problem(_call(w, route, bearer(token)), 401, "unauthorized", detail=VERIFY_FAILED)
