@@ -56,12 +56,19 @@ def check_narrowing(
     return DelegationRefused(stage=stage, source=source, requested=requested, held=held, missing=missing)
 
 
+def _records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
+
+
 def check_depth(stage: str, delegator_depth: int, limit: int, what: str) -> DelegationTooDeep | None:
-    """Refuse a delegation from a token whose chain already has ``limit`` records, before the broker does."""
+    """Refuse a delegation from a token whose chain already has ``limit`` records, before the broker does.
+
+    ``stage`` is the delegating stage; ``what`` names the delegation for the message.
+    """
     if delegator_depth < limit:
         return None
     return DelegationTooDeep(
-        f"{what} of stage {stage!r} would need a delegation chain of {delegator_depth + 1} records; "
+        f"{what} would need a delegation chain of {_records(delegator_depth + 1)}; "
         f"the broker allows {limit} (it refuses to delegate from a token whose chain already has {limit})",
         stage=stage,
         depth=delegator_depth + 1,
@@ -151,7 +158,8 @@ def _handoff(run: RunState, stage: Stage, scopes: tuple[str, ...], previous: Sta
     refusal = check_narrowing(stage.name, source, scopes, previous.scopes)
     if refusal is not None:
         raise refusal
-    too_deep = check_depth(source, previous.depth, run.max_depth, f"the handoff to {stage.name!r}")
+    what = f"the handoff from stage {source!r} to {stage.name!r}"
+    too_deep = check_depth(source, previous.depth, run.max_depth, what)
     if too_deep is not None:
         raise too_deep
     ttl = _ttl(run)
@@ -175,7 +183,7 @@ def call_credential_flow(run: RunState, hold: StageHold, scopes: tuple[str, ...]
     Errors are raised as they came (the guard turns a ScopeViolation into a ``broker_refused`` denial and
     anything else into ``mint_failed``); what was minted is in the ledger either way.
     """
-    too_deep = check_depth(hold.stage.name, hold.depth, run.max_depth, "a tool call")
+    too_deep = check_depth(hold.stage.name, hold.depth, run.max_depth, f"a tool call in stage {hold.stage.name!r}")
     if too_deep is not None:
         raise too_deep
     registered = yield from _register_agent(run, hold.launcher, scopes, hold.stage.name)
