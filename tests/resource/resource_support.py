@@ -158,7 +158,6 @@ def starlette_app(verifier: Verifier | AsyncVerifier, access_log: Any) -> Any:
         Route("/records/{patient_id}", record, methods=["GET", "POST"]),
         Route("/search", search),
         Route("/health", health),
-        Route("/unruled", health),  # served by the app, but no rule names it: must be refused
     ]
     middleware = [Middleware(AccessMiddleware, verifier=verifier, rules=rules, access_log=access_log)]
     return Starlette(routes=routes, middleware=middleware)

@@ -299,11 +299,3 @@ def test_a_value_in_both_path_and_query_is_ambiguous(http: httpx.Client, served:
 def test_public_routes_need_no_token(http: httpx.Client, served: Served) -> None:
     response, _ = call(http, served, "/health")
     assert response.status_code == 200
-
-
-def test_the_middleware_refuses_a_route_no_rule_names(http: httpx.Client, served: Served, tokens: Tokens) -> None:
-    if served.framework != "asgi":
-        pytest.skip("only the app-wide middleware sees routes it was not told about")
-    response, rid = call(http, served, "/unruled", tokens.read_any.access_token)
-    body = assert_problem(response, 403, "insufficient_scope", rid)
-    assert body["detail"] == "no access rule matches this request"
