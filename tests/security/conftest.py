@@ -1,0 +1,121 @@
+"""Fixtures for the security suite: a broker configured with an issuer and an audience, two sibling brokers that
+share its signing key (one with another issuer, one with another audience), and genuine tokens of every principal.
+
+Everything is real: uvicorn on loopback, SQLite on disk, one PEM key file shared by the three brokers — the setup
+in which cross-deployment token confusion is a real risk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from security_support import Genuine, Wire, ok, unique
+
+from agentwrit_tools import Verifier
+
+ISSUER = "https://broker.security.test"
+AUDIENCE = "records-api"
+SIBLING_ISSUER = "https://staging.security.test"
+SIBLING_AUDIENCE = "billing-api"
+
+
+@contextlib.contextmanager
+def _running(db: Path, key: Path, *, issuer: str, audience: str) -> Iterator[Any]:
+    from agentwrit_tools.broker import BrokerSettings, EmbeddedBroker
+
+    settings = BrokerSettings(issuer=issuer, audience=audience, signing_key_path=key)
+    with EmbeddedBroker(db_path=db, settings=settings, rate_limits=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(tmp_path_factory.mktemp("security-key")) / "signing-key.pem"
+
+
+@pytest.fixture(scope="session")
+def sec_broker(tmp_path_factory: pytest.TempPathFactory, key_file: Path) -> Iterator[Any]:
+    """The broker under attack: issuer and audience configured, key in a PEM file."""
+    db = Path(tmp_path_factory.mktemp("security-broker")) / "broker.db"
+    with _running(db, key_file, issuer=ISSUER, audience=AUDIENCE) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def siblings(tmp_path_factory: pytest.TempPathFactory, key_file: Path, sec_broker: Any) -> Iterator[tuple[Any, Any]]:
+    """(another issuer, another audience): both sign with the very same key as ``sec_broker``."""
+    base = Path(tmp_path_factory.mktemp("security-siblings"))
+    with (
+        _running(base / "issuer.db", key_file, issuer=SIBLING_ISSUER, audience=AUDIENCE) as by_issuer,
+        _running(base / "audience.db", key_file, issuer=ISSUER, audience=SIBLING_AUDIENCE) as by_audience,
+    ):
+        yield by_issuer, by_audience
+
+
+@contextlib.contextmanager
+def wire_for(running: Any) -> Iterator[Wire]:
+    with httpx.Client(base_url=running.url, timeout=30.0) as client:
+        yield Wire(client, running.admin_secret, running)
+
+
+@pytest.fixture(scope="module")
+def wire(sec_broker: Any) -> Iterator[Wire]:
+    with wire_for(sec_broker) as w:
+        yield w
+
+
+def _key_of(running: Any) -> Any:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(running.core.key.private_raw())
+
+
+@pytest.fixture(scope="module")
+def genuine(wire: Wire, sec_broker: Any, siblings: tuple[Any, Any]) -> Genuine:
+    """Fresh genuine tokens per module (admin tokens live 300 s)."""
+    task = unique("sec-task")
+    agent = wire.mint(["read:records:P-1"], allowed=["read:records:*"], task_id=task, max_ttl=900)
+    helper = wire.mint(["read:records:P-1"], task_id=task, max_ttl=900)
+    delegated = ok(wire.delegate(agent.token, helper.agent_id, ["read:records:P-1"], ttl=900))["access_token"]
+    app = wire.create_app(["read:records:*"])
+    jwk = ok(wire.get("/.well-known/jwks.json"))["keys"][0]
+    found = Genuine(
+        agent=agent.token,
+        admin=wire.admin_token(),
+        app=wire.app_token(app),
+        delegated=delegated,
+        task=task,
+        broker_key=_key_of(sec_broker),
+        jwk=jwk,
+    )
+    by_issuer, by_audience = siblings
+    with wire_for(by_issuer) as other:
+        found.sibling_issuer = other.mint(["read:records:*"], task_id=task, max_ttl=900).token
+        found.sibling_admin_issuer = other.admin_token()
+    with wire_for(by_audience) as other:
+        found.sibling_audience = other.mint(["read:records:*"], task_id=task, max_ttl=900).token
+        found.sibling_admin_audience = other.admin_token()
+    return found
+
+
+@pytest.fixture(scope="module")
+def local_verifier(sec_broker: Any, genuine: Genuine) -> Iterator[Verifier]:
+    """The client's local verification (JWKS + revocation feed), configured with the issuer and audience."""
+    with Verifier(sec_broker.url, issuer=ISSUER, audience=AUDIENCE) as verifier:
+        assert verifier.verify(genuine.agent).scope == ("read:records:P-1",)
+        assert verifier.verification_mode == "local"
+        yield verifier
+
+
+@pytest.fixture(scope="module")
+def remote_verifier(sec_broker: Any, genuine: Genuine) -> Iterator[Verifier]:
+    """Remote verification (``POST /v1/token/validate`` every time), same issuer and audience."""
+    with Verifier(sec_broker.url, issuer=ISSUER, audience=AUDIENCE, strict_verify=True) as verifier:
+        assert verifier.verify(genuine.agent).scope == ("read:records:P-1",)
+        assert verifier.verification_mode == "remote"
+        yield verifier
