@@ -184,7 +184,9 @@ class BrokerCore:
         Raises:
             _jwt.TokenInvalid: anything wrong.
         """
-        return _jwt.verify(token, self.key, now=time.time(), issuer=self.settings.issuer)
+        return _jwt.verify(
+            token, self.key, now=time.time(), issuer=self.settings.issuer, audience=self.settings.audience_list
+        )
 
     def live_claims(self, token: object) -> dict[str, Any] | None:
         """Claims of a valid, unrevoked token, or ``None`` (the validate endpoint's single question)."""

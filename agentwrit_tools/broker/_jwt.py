@@ -53,7 +53,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_claims(claims: dict[str, Any], now: float, issuer: str) -> None:
+def _check_claims(claims: dict[str, Any], now: float, issuer: str, audience: list[str] | None) -> None:
     for name in ("exp", "nbf", "iat"):
         if not _is_int(claims.get(name)):
             raise TokenInvalid(f"claim {name} missing or not an integer")
@@ -75,13 +75,22 @@ def _check_claims(claims: dict[str, Any], now: float, issuer: str) -> None:
         raise TokenInvalid("claim delegation_chain is not a list of records")
     if claims["iss"] != issuer:
         raise TokenInvalid("foreign issuer")
+    # A sibling deployment may share the key and the issuer but serve another audience: its tokens are not ours
+    # (and renewing one here would re-issue it for our audience). No audience configured: we issue no aud claim.
+    if audience is None:
+        if "aud" in claims:
+            raise TokenInvalid("foreign audience")
+    elif not set(claims.get("aud") or ()) & set(audience):
+        raise TokenInvalid("foreign audience")
     if claims["exp"] <= now:
         raise TokenInvalid("expired")
     if claims["nbf"] > now:
         raise TokenInvalid("not yet valid")
 
 
-def verify(token: object, key: SigningKey, *, now: float, issuer: str) -> dict[str, Any]:
+def verify(
+    token: object, key: SigningKey, *, now: float, issuer: str, audience: list[str] | None = None
+) -> dict[str, Any]:
     """Verify a compact JWS issued by this broker and return its claims.
 
     Raises:
@@ -105,5 +114,5 @@ def verify(token: object, key: SigningKey, *, now: float, issuer: str) -> dict[s
     if len(signature) != 64 or not key.verify(signature, (parts[0] + "." + parts[1]).encode("utf-8")):
         raise TokenInvalid("bad signature")
     claims = _json_object(parts[1])
-    _check_claims(claims, now, issuer)
+    _check_claims(claims, now, issuer, audience)
     return claims
