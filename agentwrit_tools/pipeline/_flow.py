@@ -20,7 +20,6 @@ is checked before each delegation too, so the broker's refusal is never the firs
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,8 +211,7 @@ def sweep_flow(run: RunState) -> Flow[int]:
     failed = 0
     for held in run.ledger.live_newest_first():
         outcome: ReleaseOutcome = yield Release(held.credential)
-        held.failed_release = outcome.error is not None
-        failed += held.failed_release
+        failed += outcome.error is not None
         _record_release(run, held, outcome)
     return failed
 
@@ -228,7 +226,7 @@ class _Ending:
     records: list[StageRecord] = field(default_factory=list)
 
 
-def _stages(run: RunState, value: Any, ending: _Ending) -> Generator[Any, Any, None]:
+def _stages(run: RunState, value: Any, ending: _Ending) -> Flow[None]:
     previous: StageHold | None = None
     for index, stage in enumerate(run.stages):
         scopes = stage.scopes_for(value)

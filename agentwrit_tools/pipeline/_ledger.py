@@ -51,7 +51,6 @@ class Held:
     kind: Kind
     stage: str
     obtained_at: float
-    failed_release: bool = False
 
     @property
     def live(self) -> bool:
