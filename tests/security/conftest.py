@@ -14,14 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from security_support import Genuine, Wire, ok, unique
+from security_support import AUDIENCE, ISSUER, SIBLING_AUDIENCE, SIBLING_ISSUER, Genuine, Wire, ok, unique
 
 from agentwrit_tools import Verifier
-
-ISSUER = "https://broker.security.test"
-AUDIENCE = "records-api"
-SIBLING_ISSUER = "https://staging.security.test"
-SIBLING_AUDIENCE = "billing-api"
 
 
 @contextlib.contextmanager
@@ -119,3 +114,33 @@ def remote_verifier(sec_broker: Any, genuine: Genuine) -> Iterator[Verifier]:
         assert verifier.verify(genuine.agent).scope == ("read:records:P-1",)
         assert verifier.verification_mode == "remote"
         yield verifier
+
+
+def records_api(verifier: Any) -> Any:
+    """A FastAPI service protected by the resource-side dependency: ``GET /records/{patient_id}``."""
+    from fastapi import Depends, FastAPI
+
+    from agentwrit_tools import Claims
+    from agentwrit_tools.resource.fastapi import Requires, install
+
+    api = FastAPI()
+    install(api)
+    read = Requires(verifier, "read:records:{patient_id}", access_log=None)
+
+    @api.get("/records/{patient_id}")
+    async def record(patient_id: str, claims: Claims = Depends(read)) -> dict[str, Any]:  # noqa: B008
+        return {"patient_id": patient_id, "jti": claims.jti}
+
+    return api
+
+
+@pytest.fixture(scope="module")
+def records_url(sec_broker: Any) -> Iterator[str]:
+    """The FastAPI service over a real uvicorn server, verifying locally with its own verifier."""
+    from security_support import serve_asgi
+
+    with (
+        Verifier(sec_broker.url, issuer=ISSUER, audience=AUDIENCE) as verifier,
+        serve_asgi(records_api(verifier)) as url,
+    ):
+        yield url

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "resource"))
 
 from broker._wire import (
     VALIDATE_FAILED,
@@ -40,10 +41,15 @@ from broker._wire import (
     ok,
     unique,
 )
+from resource_support import serve_asgi
 
 __all__ = [
     "ATTACKER",
+    "AUDIENCE",
     "BEARER_ENDPOINTS",
+    "ISSUER",
+    "SIBLING_AUDIENCE",
+    "SIBLING_ISSUER",
     "VALIDATE_FAILED",
     "Forgeries",
     "Genuine",
@@ -53,8 +59,14 @@ __all__ = [
     "claims_of",
     "jwt_parts",
     "ok",
+    "serve_asgi",
     "unique",
 ]
+
+ISSUER = "https://broker.security.test"
+AUDIENCE = "records-api"
+SIBLING_ISSUER = "https://staging.security.test"
+SIBLING_AUDIENCE = "billing-api"
 
 ATTACKER = Ed25519PrivateKey.generate()
 """A key the broker has never seen."""
