@@ -131,6 +131,10 @@ def records_api(verifier: Any) -> Any:
     async def record(patient_id: str, claims: Claims = Depends(read)) -> dict[str, Any]:  # noqa: B008
         return {"patient_id": patient_id, "jti": claims.jti}
 
+    @api.get("/search")
+    async def search(patient_id: str, claims: Claims = Depends(read)) -> dict[str, Any]:  # noqa: B008
+        return {"patient_id": patient_id, "jti": claims.jti}
+
     return api
 
 
