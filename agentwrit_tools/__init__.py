@@ -50,6 +50,7 @@ from .errors import (
     UnsafeArgumentError,
 )
 from .guard import Policy, ScopedTool, Task, ToolResult, current_credential, scoped_tool, wrap_tool
+from .pipeline import DelegationRefused, DelegationTooDeep, Halt, Pipeline, PipelineError, Stage, stage
 
 __all__ = [
     "AccessDenied",
@@ -66,12 +67,17 @@ __all__ = [
     "Credential",
     "CredentialReleased",
     "DelegationRecord",
+    "DelegationRefused",
+    "DelegationTooDeep",
     "Forbidden",
     "GuardError",
+    "Halt",
     "InsufficientScope",
     "InvalidRequest",
     "InvalidToolArguments",
     "NotFound",
+    "Pipeline",
+    "PipelineError",
     "Policy",
     "Problem",
     "ProblemError",
@@ -83,6 +89,7 @@ __all__ = [
     "ScopeViolation",
     "ScopedTool",
     "ServerError",
+    "Stage",
     "Task",
     "TaskBudgetExhausted",
     "TaskLauncher",
@@ -98,6 +105,7 @@ __all__ = [
     "__version__",
     "current_credential",
     "scoped_tool",
+    "stage",
     "wrap_tool",
 ]
 

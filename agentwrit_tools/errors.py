@@ -6,6 +6,7 @@
     ├── ScopeError (ValueError)         a scope string or template is malformed
     │   └── UnsafeArgumentError         a model-chosen value would widen a rendered scope
     ├── ConfigurationError              the library or a tool is set up wrongly (caught at declaration time)
+    │   └── RulesError (ValueError)     offline.RulesError: a stand-in model's rules file is malformed
     ├── CredentialReleased              renew/delegate on a credential that was already released (nothing sent)
     ├── TaskBudgetExhausted             a task launcher's time budget is spent; nothing more can be minted
     ├── GuardError                      the guard did not complete a tool call (raised only when a Policy says so)
@@ -13,6 +14,12 @@
     │   ├── InvalidToolArguments (ValueError)  the model's arguments do not fit the tool's schema
     │   └── ToolTimeout (TimeoutError)  the tool body ran past its timeout (its credential is released)
     ├── ToolError                       raised by a tool body on purpose: its message is meant for the model
+    ├── PipelineError                   pipeline.PipelineError: authority could not move to the next stage
+    │   ├── DelegationRefused           the next stage's scope is not within what the previous stage holds
+    │   └── DelegationTooDeep           the handoff would pass the broker's delegation depth limit (5)
+    ├── AccessRefused                   resource.AccessRefused: a protected endpoint refused the bearer
+    ├── StandInError                    offline.StandInError: the stand-in model could not serve a request
+    │   └── InvalidRequest              offline.InvalidRequest: a malformed OpenAI-protocol request
     ├── TokenInvalid                    a token failed verification: forged, expired, malformed, unknown key…
     │   └── TokenRevoked                local verification found it in the broker's revocation feed
     └── BrokerError                     a call to the broker failed (.method, .path)
@@ -29,10 +36,11 @@
             ├── RateLimited             429 (.retry_after, seconds or None)
             └── ServerError             5xx
 
-Transport failures (:class:`BrokerUnavailable`) are kept apart from refusals (:class:`ProblemError`) because
-they call for opposite reactions: retry later vs. fix the request. Messages never carry a token, a secret or the
-text of a foreign exception: they are safe to log. What a model sees is built by an explicit policy elsewhere,
-never from ``str(exc)``.
+Classes marked ``package.Name`` live beside the code that raises them (and import only when it is used); the
+rest are defined here. Transport failures (:class:`BrokerUnavailable`) are kept apart from refusals
+(:class:`ProblemError`) because they call for opposite reactions: retry later vs. fix the request. Messages
+never carry a token, a secret or the text of a foreign exception: they are safe to log. What a model sees is
+built by an explicit policy elsewhere, never from ``str(exc)``.
 """
 
 from __future__ import annotations

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+import re
+
 import agentwrit_tools
 import agentwrit_tools.client
 import agentwrit_tools.errors
 
 FIXED = {"Broker", "AsyncBroker", "Credential", "AsyncCredential", "Claims", "AgentWritError", "Task", "scoped_tool"}
 GUARD = {"Policy", "ScopedTool", "ToolResult", "current_credential", "wrap_tool"}
+PIPELINE = {"Pipeline", "Stage", "Halt", "stage", "PipelineError", "DelegationRefused", "DelegationTooDeep"}
 ERRORS = {
     "AccessDenied",
     "BrokerError",
@@ -55,7 +59,7 @@ def test_all_is_exactly_what_is_meant() -> None:
         "Verifier",
         "__version__",
     }
-    assert set(agentwrit_tools.__all__) == FIXED | GUARD | ERRORS | extra
+    assert set(agentwrit_tools.__all__) == FIXED | GUARD | PIPELINE | ERRORS | extra
     assert len(set(agentwrit_tools.__all__)) == len(agentwrit_tools.__all__)
 
 
@@ -78,3 +82,34 @@ def test_the_error_tree_is_drawn_for_every_error() -> None:
         value = getattr(agentwrit_tools.errors, name)
         if isinstance(value, type) and issubclass(value, Exception) and value.__name__ == name:
             assert name in doc, f"{name} is missing from the tree at the top of errors.py"
+
+
+def _all_subclasses(root: type) -> set[type]:
+    found: set[type] = set()
+    todo = [root]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                todo.append(sub)
+    return found
+
+
+def test_every_error_anywhere_in_the_package_is_in_the_drawn_tree() -> None:
+    # Import every layer that defines errors of its own, so their classes exist.
+    for module in ("pipeline", "resource", "offline", "adapters.openai", "adapters.langchain", "guard", "client"):
+        importlib.import_module(f"agentwrit_tools.{module}")
+    doc = agentwrit_tools.errors.__doc__ or ""
+    ours = {
+        cls for cls in _all_subclasses(agentwrit_tools.AgentWritError) if cls.__module__.startswith("agentwrit_tools")
+    }
+    assert len(ours) > 20
+    missing = sorted(cls.__name__ for cls in ours if not re.search(rf"\b{cls.__name__}\b", doc))
+    assert not missing, f"errors.py's tree does not draw: {missing}"
+
+
+def test_pipeline_names_are_exported_at_the_top() -> None:
+    from agentwrit_tools import pipeline
+
+    for name in ("Pipeline", "Stage", "Halt", "stage"):
+        assert getattr(agentwrit_tools, name) is getattr(pipeline, name)
