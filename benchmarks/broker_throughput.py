@@ -16,12 +16,13 @@ import base64
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ._harness import Benchmark, BrokerProcess, Figure, Options, Series, calibrate
+from ._broker import App, BrokerProcess, check, setup_app
+from ._harness import Benchmark, Context, Figure, Options
+from ._timing import Series, calibrate
 
 __all__ = ["BENCHMARK", "run"]
 
@@ -32,37 +33,6 @@ REGISTRATIONS_RANGE = (20, 400)
 VALIDATIONS_RANGE = (50, 4000)
 TOKEN_POOL = 32  # distinct agent tokens the validations cycle through
 TIMEOUT = httpx.Timeout(30.0)
-
-
-@dataclass(frozen=True)
-class App:
-    """What a registration needs: the app's bearer header."""
-
-    headers: dict[str, str]
-
-
-def _check(response: httpx.Response, what: str) -> dict[str, object]:
-    if response.status_code >= 400:
-        raise RuntimeError(f"{what} failed: HTTP {response.status_code} {response.text[:300]}")
-    body: dict[str, object] = response.json()
-    return body
-
-
-def setup_app(client: httpx.Client, admin_secret: str) -> App:
-    """Admin auth, create an app whose ceiling is ``read:bench:*``, authenticate as that app."""
-    admin = _check(client.post("/v1/admin/auth", json={"secret": admin_secret}), "admin auth")
-    admin_headers = {"Authorization": f"Bearer {admin['access_token']}"}
-    created = _check(
-        client.post("/v1/admin/apps", json={"name": "bench", "scopes": [SCOPE_CEILING]}, headers=admin_headers),
-        "create app",
-    )
-    app = _check(
-        client.post(
-            "/v1/app/auth", json={"client_id": created["client_id"], "client_secret": created["client_secret"]}
-        ),
-        "app auth",
-    )
-    return App(headers={"Authorization": f"Bearer {app['access_token']}"})
 
 
 def _launch_request(number: int) -> dict[str, object]:
@@ -85,28 +55,28 @@ def _register_request(launch: dict[str, object], challenge: dict[str, object], n
 
 def register(client: httpx.Client, app: App, number: int) -> str:
     """One full registration; returns the agent's access token."""
-    launch = _check(client.post("/v1/app/launch-tokens", json=_launch_request(number), headers=app.headers), "launch")
-    challenge = _check(client.get("/v1/challenge"), "challenge")
+    launch = check(client.post("/v1/app/launch-tokens", json=_launch_request(number), headers=app.headers), "launch")
+    challenge = check(client.get("/v1/challenge"), "challenge")
     body = _register_request(launch, challenge, number)
-    return str(_check(client.post("/v1/register", json=body), "register")["access_token"])
+    return str(check(client.post("/v1/register", json=body), "register")["access_token"])
 
 
 async def register_async(client: httpx.AsyncClient, app: App, number: int) -> str:
-    launch = _check(
+    launch = check(
         await client.post("/v1/app/launch-tokens", json=_launch_request(number), headers=app.headers), "launch"
     )
-    challenge = _check(await client.get("/v1/challenge"), "challenge")
+    challenge = check(await client.get("/v1/challenge"), "challenge")
     body = _register_request(launch, challenge, number)
-    return str(_check(await client.post("/v1/register", json=body), "register")["access_token"])
+    return str(check(await client.post("/v1/register", json=body), "register")["access_token"])
 
 
 def validate(client: httpx.Client, token: str) -> None:
-    if _check(client.post("/v1/token/validate", json={"token": token}), "validate").get("valid") is not True:
+    if check(client.post("/v1/token/validate", json={"token": token}), "validate").get("valid") is not True:
         raise RuntimeError("a live agent token did not validate")
 
 
 async def validate_async(client: httpx.AsyncClient, token: str) -> None:
-    body = _check(await client.post("/v1/token/validate", json={"token": token}), "validate")
+    body = check(await client.post("/v1/token/validate", json={"token": token}), "validate")
     if body.get("valid") is not True:
         raise RuntimeError("a live agent token did not validate")
 
@@ -183,24 +153,29 @@ async def _measure_concurrently(url: str, app: App, tokens: Sequence[str], optio
     return registrations, validations
 
 
-def run(options: Options) -> list[Figure]:
+def run(ctx: Context) -> list[Figure]:
+    options = ctx.options
+    ctx.phase("broker: start, register a token pool", 5)
     with BrokerProcess() as broker, httpx.Client(base_url=broker.url, timeout=TIMEOUT) as client:
-        app = setup_app(client, broker.admin_secret)
+        app = setup_app(broker)
         numbers = itertools.count(1)
         tokens = [register(client, app, next(numbers)) for _ in range(TOKEN_POOL)]
-
+        ctx.advance()
         registrations = measure_sequential(lambda n: register(client, app, n), options, REGISTRATIONS_RANGE, numbers)
+        ctx.advance()
         validations = measure_sequential(
             lambda n: validate(client, tokens[n % len(tokens)]), options, VALIDATIONS_RANGE, numbers
         )
+        ctx.advance()
         registrations_c, validations_c = asyncio.run(_measure_concurrently(broker.url, app, tokens, options))
+        ctx.advance(2)
 
     workers = options.workers
     return [
-        registrations.figure("broker_registrations_per_s", "register/s seq"),
-        registrations_c.figure(f"broker_registrations_per_s_c{workers}", f"register/s c{workers}"),
-        validations.figure("broker_validate_per_s", "validate/s seq"),
-        validations_c.figure(f"broker_validate_per_s_c{workers}", f"validate/s c{workers}"),
+        registrations.figure("broker_registrations_per_s", "register, one at a time"),
+        registrations_c.figure(f"broker_registrations_per_s_c{workers}", f"register, {workers} concurrent"),
+        validations.figure("broker_validate_per_s", "validate, one at a time"),
+        validations_c.figure(f"broker_validate_per_s_c{workers}", f"validate, {workers} concurrent"),
     ]
 
 

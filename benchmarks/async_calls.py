@@ -1,0 +1,86 @@
+"""Guarded calls per second through one ``AsyncBroker`` at 1, 8 and 64 concurrent calls.
+
+Each call is ``await task.acall(noop, {...})`` — the whole per-call flow, a credential minted under the task's
+launch token and released after the (async, no-op) body. N asyncio tasks share one ``AsyncBroker`` with its
+default settings and one ``Task``, the way an agent loop running parallel tool calls would. The broker is a
+single process serving one SQLite connection, so past a few concurrent calls the figure is the broker's
+capacity; what the client must not do is lose throughput as concurrency grows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+from agentwrit_tools.client import AsyncBroker
+from agentwrit_tools.guard import Task, scoped_tool
+
+from ._broker import BrokerProcess, setup_app
+from ._harness import Benchmark, Context, Figure
+from ._timing import Series, calibrate
+
+__all__ = ["BENCHMARK", "CONCURRENCY", "run"]
+
+CONCURRENCY = (1, 8, 64)
+
+
+@scoped_tool("read:bench:{item}")
+async def noop(item: str) -> str:
+    """Does nothing, asynchronously."""
+    return item
+
+
+async def _burst(task: Task, count: int, workers: int, numbers: itertools.count[int]) -> float:
+    remaining = count
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1  # no await between the test and the decrement: two workers never take the last one
+            result = await task.acall(noop, {"item": f"item-{next(numbers)}"})
+            if not result.ok:
+                raise RuntimeError(f"a guarded call failed: {result.error_kind} {result.message}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(workers, count))))
+    return time.perf_counter() - start
+
+
+async def _measure(ctx: Context, url: str, client_id: str, client_secret: str, workers: int) -> Series:
+    options = ctx.options
+    numbers = itertools.count()
+    series = Series()
+    broker = AsyncBroker(url, client_id, client_secret)
+    async with broker, Task(broker, orch_id="bench", task_id=f"async-c{workers}", ceiling="read:bench:*") as task:
+        warmup = max(2 * workers, 16)
+        elapsed = await _burst(task, warmup, workers, numbers)
+        count = calibrate(elapsed / warmup, options, low=options.size(max(2 * workers, 100), workers), high=5000)
+        ctx.advance()
+        for _ in range(options.repeat):
+            elapsed = await _burst(task, count, workers, numbers)
+            series.add_run(count, elapsed)
+            ctx.advance()
+    return series
+
+
+def run(ctx: Context) -> list[Figure]:
+    ctx.phase("async: guarded calls/s at c1, c8, c64", len(CONCURRENCY) * (ctx.options.repeat + 1))
+    figures = []
+    with BrokerProcess() as process:
+        app = setup_app(process)
+        for workers in CONCURRENCY:
+            series = asyncio.run(_measure(ctx, process.url, app.client_id, app.client_secret, workers))
+            figures.append(series.figure(f"async_calls_per_s_c{workers}", f"guarded calls/s, {workers} concurrent"))
+    return figures
+
+
+BENCHMARK = Benchmark(
+    name="async",
+    title="Async throughput: guarded calls per second through one AsyncBroker",
+    note=(
+        "N asyncio tasks share one AsyncBroker (default settings) and one Task; each call mints under the "
+        "task's launch token (challenge + register), runs an async no-op, releases. One CLI-started broker."
+    ),
+    run=run,
+)

@@ -1,0 +1,67 @@
+"""``python -m benchmarks --quick`` end to end: every benchmark runs and every promised figure is written.
+
+Figures are not compared with thresholds: a smoke run measures tiny samples on whatever machine runs the
+tests, so only presence and type are checked. The real figures come from ``make bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+REQUIRED_KEYS = (
+    "crypto_floor_us",
+    "raw_ed25519_verify_us",
+    "official_mint_release_ms_p50",
+    "official_mint_release_ms_p99",
+    "ours_mint_release_ms_p50",
+    "ours_mint_release_ms_p99",
+    "wrapped_call_overhead_ms_p50",
+    "wrapped_call_overhead_ms_p99",
+    "async_calls_per_s_c1",
+    "async_calls_per_s_c8",
+    "async_calls_per_s_c64",
+    "local_verify_us_p50",
+    "cached_verify_us_p50",
+    "remote_validate_ms_p50",
+    "overhang_ms_p50",
+    "exposure_ratio_p50",
+    "revocation_check_us_at_10",
+    "revocation_check_us_at_100k",
+    "audit_query_ms_at_10k",
+    "audit_query_ms_at_1m",
+    "broker_rss_mb_10k_agents",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_run_writes_every_required_figure(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--output", str(results)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    figures = json.loads(results.read_text(encoding="utf-8"))
+    missing = [key for key in REQUIRED_KEYS if key not in figures]
+    assert not missing, f"missing figures: {missing}"
+    for key in REQUIRED_KEYS:
+        value = figures[key]
+        assert isinstance(value, (int, float)), (key, value)
+        assert not isinstance(value, bool), (key, value)
+        assert math.isfinite(value), (key, value)
+    assert figures["_meta"]["mode"] == "quick"
+    assert results.with_suffix(".png").stat().st_size > 0
