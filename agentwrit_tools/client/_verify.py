@@ -29,13 +29,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Literal
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from ..errors import TokenInvalid, TokenRevoked
+from . import _jws
 from ._claims import Claims
 from ._models import Jwks, RevocationEntry, RevocationPage, Validation
 from ._protocol import RetryPolicy, parse, send
@@ -156,14 +156,14 @@ class VerifierCore:
         """
         _check_shape(token)
         if not self.remote:
-            kid = self._kid(token)
-            key = self._keys.get(kid)
+            parsed = _jws.parse(token)
+            key = self._keys.get(parsed.kid)
             if key is None:
-                key = yield from self._key_for(kid)
+                key = yield from self._key_for(parsed.kid)
             if not self.remote:
                 if key is None:
                     raise TokenInvalid(reason="unknown signing key")
-                claims = self._decode(token, key)
+                claims = self._decode(parsed, key)
                 if not check_revocation:
                     return claims
                 if self._feed_stale():
@@ -214,19 +214,6 @@ class VerifierCore:
 
     # ---- keys --------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _kid(token: str) -> str:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise TokenInvalid(reason="malformed") from None
-        if header.get("alg") != "EdDSA":
-            raise TokenInvalid(reason="algorithm not allowed")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise TokenInvalid(reason="no key id")
-        return kid
-
     def _key_for(self, kid: str) -> Flow[Ed25519PublicKey | None]:
         if self._recently_fetched():
             return None
@@ -266,20 +253,9 @@ class VerifierCore:
             self.mode = "local"
         return keys.get(kid)
 
-    def _decode(self, token: str, key: Ed25519PublicKey) -> Claims:
-        try:
-            payload: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=["EdDSA"],
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": ["exp", "sub", "jti"], "verify_aud": False},
-            )
-        except jwt.ExpiredSignatureError:
-            raise TokenInvalid(reason="expired") from None
-        except jwt.PyJWTError:
-            raise TokenInvalid(reason="signature or claims") from None
+    def _decode(self, parsed: _jws.Jws, key: Ed25519PublicKey) -> Claims:
+        payload = parsed.verify(key)
+        _jws.check_times(payload, now=self._wall(), leeway=self._leeway, issuer=self._issuer)
         try:
             claims = Claims.model_validate(payload)
         except ValidationError:
