@@ -104,7 +104,14 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
 
 
 class AgentWritError(Exception):
-    """Root of every error raised by agentwrit-tools."""
+    """Root of every error raised by agentwrit-tools.
+
+    Attributes:
+        unreleased: ``(jti, exp)`` of a token the broker issued during the failed operation and that could not be
+            released either (so it stays valid until ``exp``); None in every other case.
+    """
+
+    unreleased: tuple[str, int] | None = None
 
 
 class ConfigurationError(AgentWritError):

@@ -9,6 +9,7 @@ not match is released before the error is raised, so nothing with the wrong auth
 from __future__ import annotations
 
 import base64
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import (
+    AgentWritError,
     ConfigurationError,
     Forbidden,
     ProtocolError,
@@ -102,6 +104,44 @@ def release(core: Core, token: str, jti: str | None = None) -> Flow[bool]:
     return killed
 
 
+def _unverified_ids(token: str) -> tuple[str, int] | None:
+    """``(jti, exp)`` read from a token's payload *without* verifying it: for reporting it, never for trusting it."""
+    try:
+        segment = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        jti, exp = data["jti"], data["exp"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+    if isinstance(jti, str) and isinstance(exp, int) and not isinstance(exp, bool):
+        return jti, exp
+    return None
+
+
+def _give_up(core: Core, token: str, error: AgentWritError, jti: str | None = None) -> Flow[None]:
+    """Release a token the broker issued that we are not going to hand out, then let ``error`` be raised.
+
+    When that release fails too, the token stays valid until its ``exp``: ``error.unreleased`` says which one, so
+    the caller can report it instead of losing track of a live credential.
+    """
+    try:
+        yield from release(core, token, jti)
+    except AgentWritError:
+        error.unreleased = _unverified_ids(token)
+
+
+def _verified(core: Core, token: str) -> Flow[Claims]:
+    """Verify a token the broker has just issued; when that fails, release it before raising.
+
+    The broker has already issued it, so giving up without a release would leave a live token that nobody
+    holds or reports (it would die only at its TTL).
+    """
+    try:
+        return (yield from core.verifier.verify(token, check_revocation=False))
+    except AgentWritError as exc:
+        yield from _give_up(core, token, exc)
+        raise
+
+
 def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **expected: str) -> Flow[Minted]:
     """Check the verified claims against the request; release and raise when they differ."""
     claims = minted.claims
@@ -118,7 +158,7 @@ def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **
                 )
                 break
     if problem is not None:
-        yield from release(core, minted.access_token, claims.jti)
+        yield from _give_up(core, minted.access_token, problem, claims.jti)
         raise problem
     return minted
 
@@ -147,13 +187,16 @@ def register(
     started = core.wall()
     call = Call("POST", "/v1/register", body=body)
     reg = parse(Registration, call, (yield from send(call, core.policy)))
-    claims = yield from core.verifier.verify(reg.access_token, check_revocation=False)
+    claims = yield from _verified(core, reg.access_token)
     minted = Minted(reg.agent_id, reg.access_token, claims)
     # Lifetime measured on the broker's own clock (exp - iat) when it says iat, so clock skew cannot fail this.
     issued = claims.iat if claims.iat is not None else math.floor(started)
     if ttl is not None and claims.exp - issued > ttl + 1:
-        yield from release(core, reg.access_token, claims.jti)
-        raise ProtocolError("POST /v1/register: the token outlives the requested ttl", method="POST", path=call.path)
+        outlives = ProtocolError(
+            "POST /v1/register: the token outlives the requested ttl", method="POST", path=call.path
+        )
+        yield from _give_up(core, reg.access_token, outlives, claims.jti)
+        raise outlives
     return (yield from _gate(core, minted, scopes, call=call, sub=reg.agent_id, orch_id=orch_id, task_id=task_id))
 
 
@@ -204,7 +247,7 @@ def renew(core: Core, token: str, previous: Claims) -> Flow[Minted]:
     call = Call("POST", "/v1/token/renew", bearer=token)
     grant = parse(TokenGrant, call, (yield from send(call, core.policy)))
     core.verifier.note_revoked("token", previous.jti)  # the broker revoked the predecessor
-    claims = yield from core.verifier.verify(grant.access_token, check_revocation=False)
+    claims = yield from _verified(core, grant.access_token)
     minted = Minted(claims.sub, grant.access_token, claims)
     return (yield from _gate(core, minted, previous.scope, call=call, sub=previous.sub))
 
@@ -218,7 +261,7 @@ def delegate(core: Core, token: str, *, to: str, scope: str | Sequence[str], ttl
         body["ttl"] = ttl
     call = Call("POST", "/v1/delegate", body=body, bearer=token)
     granted = parse(Delegated, call, (yield from send(call, core.policy)))
-    claims = yield from core.verifier.verify(granted.access_token, check_revocation=False)
+    claims = yield from _verified(core, granted.access_token)
     return (yield from _gate(core, Minted(to, granted.access_token, claims), scopes, call=call, sub=to))
 
 

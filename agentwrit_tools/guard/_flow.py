@@ -143,6 +143,13 @@ def _mint_refusal(
     ctx: CallContext, tool: str, call_id: str, scopes: tuple[str, ...], minted: MintOutcome
 ) -> ToolResult:
     error = minted.error
+    leftover = getattr(error, "unreleased", None)
+    if leftover is not None:  # issued, then given up on, and the release failed: it lives until its exp
+        jti, exp = leftover
+        ctx.trace.emit(
+            ReleaseFailed, at=minted.ended, tool=tool, call_id=call_id, scope=scopes, jti=jti, exp=exp,
+            error=type(error).__name__,
+        )  # fmt: skip
     if isinstance(error, ScopeMismatch):
         return _deny(ctx, tool, call_id, "scope_mismatch", messages.scope_mismatch(scopes), scopes=scopes)
     if isinstance(error, ScopeViolation):
