@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck fmt bench check clean
+.PHONY: setup demo test lint typecheck fmt bench soak check clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# 10 000 guarded calls through a fault-injecting proxy, broker restarts included; prints the figures.
+soak: $(STAMP)
+	AGENTWRIT_SOAK_CALLS=$${AGENTWRIT_SOAK_CALLS:-10000} $(BIN)/python -m pytest tests/faults -m soak -s -q -p no:cacheprovider
 
 check: lint typecheck test
 
