@@ -6,22 +6,26 @@ or LangChain adapter to make the stage an LLM agent), and ``ctx.call``/``ctx.aca
 directly. What the body returns is the next stage's input.
 
 The scope is checked when it is declared (it must parse, and refusing by default means a stage with no scope
-is a :class:`~agentwrit_tools.errors.ConfigurationError`). It may also be a function of the stage's input — a
-response stage that needs ``write:replies:<the ticket triage chose>`` — and then it is checked when the stage is
-reached; either way a handoff can only narrow, which the pipeline checks and the broker enforces.
+is a :class:`~agentwrit_tools.errors.ConfigurationError`). It may also depend on the stage's input — a response
+stage that needs ``write:replies:<the ticket triage chose>``. The safe way is a template, ``"write:replies:
+{ticket}"``, filled from the previous stage's output (a mapping) under the same rule as a tool's arguments: each
+value must be a plain identifier, so a model-extracted ``*`` or ``a:b`` is refused before anything is minted.
+A function of the input is also accepted, but its result may not hold a wildcard identifier (declare wildcards
+statically), because the pipeline cannot tell which part of it a model chose. Either way a handoff can only
+narrow, which the pipeline checks and the broker enforces.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, ScopeError
+from ..errors import ConfigurationError, ScopeError, UnsafeArgumentError
 from ..guard import Policy, ScopedTool
-from ..scopes import parse_scope
+from ..scopes import WILDCARD, ScopeTemplate, parse_scope, render_scopes
 
 if TYPE_CHECKING:
     from ._context import StageContext
@@ -31,7 +35,7 @@ __all__ = ["Halt", "ScopeSpec", "Stage", "stage"]
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 ScopeSpec = str | Sequence[str] | Callable[[Any], str | Sequence[str]]
-"""A scope, a list of scopes, or a function of the stage's input returning either."""
+"""A scope or scope template, a list of them, or a function of the stage's input returning scopes."""
 
 
 class Halt(Exception):
@@ -51,15 +55,28 @@ class Halt(Exception):
 
 def scopes_of(value: object, where: str) -> tuple[str, ...]:
     """Validate one scope or a list of them into a de-duplicated tuple; ConfigurationError otherwise."""
+    items = _scope_items(value, where)
+    try:
+        for item in items:
+            parse_scope(item)
+    except ScopeError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+    return tuple(dict.fromkeys(items))
+
+
+def _scope_items(value: object, where: str) -> list[str]:
     items: list[object] = [value] if isinstance(value, str) else list(value) if isinstance(value, Sequence) else []
     if not items or not all(isinstance(item, str) for item in items):
         raise ConfigurationError(f"{where}: the scope must be a scope string or a non-empty list of them")
+    return [str(item) for item in items]
+
+
+def _templates(value: object, where: str) -> tuple[ScopeTemplate, ...]:
+    """Compile a declared scope (or list) as templates; a placeholder-free template is just the scope."""
     try:
-        for item in items:
-            parse_scope(str(item))
+        return tuple(ScopeTemplate.compile(item) for item in _scope_items(value, where))
     except ScopeError as exc:
         raise ConfigurationError(f"{where}: {exc}") from exc
-    return tuple(dict.fromkeys(str(item) for item in items))
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -90,14 +107,17 @@ class Stage:
     ttl: int | None = None
     policy: Policy | None = None
     is_async: bool = field(init=False, repr=False)
+    _templates: tuple[ScopeTemplate, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ConfigurationError(f"stage name {self.name!r} must be 1-64 ASCII letters, digits, '_' or '-'")
         if not callable(self.run):
             raise ConfigurationError(f"stage {self.name!r}: run must be a function taking the stage context")
+        templates: tuple[ScopeTemplate, ...] = ()
         if not callable(self.scope):
-            scopes_of(self.scope, f"stage {self.name!r}")
+            templates = _templates(self.scope, f"stage {self.name!r}")
+        object.__setattr__(self, "_templates", templates)
         tools = tuple(self.tools)
         for tool in tools:
             if not isinstance(tool, ScopedTool):
@@ -112,13 +132,38 @@ class Stage:
     @property
     def static_scope(self) -> tuple[str, ...] | None:
         """The declared scopes, or None when they depend on the stage's input."""
-        return None if callable(self.scope) else scopes_of(self.scope, f"stage {self.name!r}")
+        if callable(self.scope) or any(t.placeholders for t in self._templates):
+            return None
+        return tuple(dict.fromkeys(t.template for t in self._templates))
 
     def scopes_for(self, value: Any) -> tuple[str, ...]:
-        """The scopes the stage needs for this input (calls the scope function when there is one)."""
+        """The scopes the stage needs for this input.
+
+        Raises:
+            UnsafeArgumentError: a template value from the input is not a plain identifier, or a scope function
+                returned a wildcard.
+            ConfigurationError: a template needs a mapping and the input is not one, or the function's result
+                is not a scope.
+        """
+        where = f"stage {self.name!r}"
         if not callable(self.scope):
-            return scopes_of(self.scope, f"stage {self.name!r}")
-        return scopes_of(self.scope(value), f"stage {self.name!r} (its scope function)")
+            if self.static_scope is not None:
+                return self.static_scope
+            if not isinstance(value, Mapping):
+                names = sorted({n for t in self._templates for n in t.placeholders})
+                raise ConfigurationError(
+                    f"{where}: its scope template needs the previous stage to return a mapping with {names}"
+                )
+            return render_scopes(self._templates, value)
+        scopes = scopes_of(self.scope(value), f"{where} (its scope function)")
+        for scope in scopes:
+            if parse_scope(scope).identifier == WILDCARD:
+                raise UnsafeArgumentError(
+                    argument=f"{self.name} scope function",
+                    template=scope,
+                    reason="a computed stage scope cannot be a wildcard (declare wildcard scopes statically)",
+                )
+        return scopes
 
 
 def stage(

@@ -71,22 +71,22 @@ def test_a_widening_found_at_the_handoff_mints_nothing_for_that_stage(
     pipeline = Pipeline(
         [
             Stage("triage", TRIAGE, lambda ctx: "T-1"),
-            Stage("knowledge", knowledge, lambda ctx: {"ticket": "*"}),  # say a model picked the wildcard
-            Stage("response", lambda found: f"write:replies:{found['ticket']}", _noop),
+            Stage("knowledge", knowledge, lambda ctx: {"ticket": "T-2"}),  # say a model picked another ticket
+            Stage("response", "write:replies:{ticket}", _noop),
         ]
     )
     with pytest.raises(DelegationRefused) as caught:
         pipeline.run(client, orch_id="desk", task_id=task_id, ceiling=CEILING, sinks=[sink])
-    assert caught.value.missing == ("write:replies:*",)
+    assert caught.value.missing == ("write:replies:T-2",)
     assert caught.value.held == tuple(knowledge)
-    assert "stage 'response' needs write:replies:*" in str(caught.value)
+    assert "stage 'response' needs write:replies:T-2" in str(caught.value)
     # Two stages got agents and tokens; the refused one got nothing, not even a registration.
     assert _registered_scopes(operator, task_id) == [",".join(TRIAGE), ",".join(knowledge)]
     assert audit(operator, task_id, "registration_policy_violation", "delegation_attenuation_violation") == []
     assert issued(operator, task_id) <= ended(operator, task_id)
     refused = [e for e in sink if isinstance(e, HandoffRefused)]
     assert [(e.stage, e.source, e.missing, e.by_broker) for e in refused] == [
-        ("response", "knowledge", ("write:replies:*",), False)
+        ("response", "knowledge", ("write:replies:T-2",), False)
     ]
     assert [e.type for e in sink if e.type.startswith("stage_")] == ["stage_started", "stage_finished"] * 2
 

@@ -301,12 +301,9 @@ def test_scope_injection_is_refused_by_pipeline_stage_tool_calls(client: Broker,
     assert minted_for(wire, control_task)["delegation_created"] > minted_for(wire, baseline_task)["delegation_created"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: a stage scope computed from the previous stage's output is only parsed, not rendered with the "
-    "safe-value rule, so a model-chosen '*' in the documented f-string pattern yields a wildcard stage token",
-)
-def test_scope_injection_is_refused_by_pipeline_computed_stage_scopes(client: Broker, wire: Wire) -> None:
+@pytest.mark.parametrize("declared", ["template", "function"])
+def test_scope_injection_is_refused_by_pipeline_computed_stage_scopes(client: Broker, declared: str) -> None:
+    from agentwrit_tools.errors import UnsafeArgumentError
     from agentwrit_tools.pipeline import Pipeline, Stage
 
     held: list[tuple[str, ...]] = []
@@ -318,14 +315,13 @@ def test_scope_injection_is_refused_by_pipeline_computed_stage_scopes(client: Br
         held.append(tuple(ctx.scope))
         return "replied"
 
-    pipeline = Pipeline(
-        [
-            Stage("triage", ["read:records:*"], triage),
-            Stage("respond", lambda found: f"read:records:{found['ticket']}", respond),
-        ]
+    scope: Any = (
+        "read:records:{ticket}" if declared == "template" else (lambda found: f"read:records:{found['ticket']}")
     )
+    pipeline = Pipeline([Stage("triage", ["read:records:*"], triage), Stage("respond", scope, respond)])
     task_id = f"inject-stage-{secrets.token_hex(5)}"
-    pipeline.run(client, orch_id="orch-inject", task_id=task_id, ceiling="read:records:*")
+    with pytest.raises(UnsafeArgumentError):
+        pipeline.run(client, orch_id="orch-inject", task_id=task_id, ceiling="read:records:*")
     assert held == [], f"the response stage ran holding {held!r}"
 
 
