@@ -243,9 +243,11 @@ def _time_param(params: Mapping[str, str], name: str) -> int | None:
     if not raw:
         return None
     try:
-        return parse_rfc3339_ns(raw)
+        value = parse_rfc3339_ns(raw)
     except ValueError:
         raise bad_request(f"query parameter {name!r} must be an RFC 3339 timestamp") from None
+    # Years before 1678 or after 2262 do not fit SQLite's 64-bit integers; no event is stored out there anyway.
+    return max(-(2**63), min(value, 2**63 - 1))
 
 
 def audit_events(core: BrokerCore, params: Mapping[str, str]) -> dict[str, Any]:
