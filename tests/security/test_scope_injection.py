@@ -325,6 +325,40 @@ def test_scope_injection_is_refused_by_pipeline_computed_stage_scopes(client: Br
     assert held == [], f"the response stage ran holding {held!r}"
 
 
+def test_scope_injection_corpus_is_refused_by_pipeline_stage_scope_templates(client: Broker, wire: Wire) -> None:
+    """Every corpus value a model could hand the next stage is refused before that stage is minted anything."""
+    from agentwrit_tools.errors import AgentWritError
+    from agentwrit_tools.pipeline import Pipeline, Stage
+
+    held: list[tuple[str, ...]] = []
+
+    def respond(ctx: Any) -> str:
+        held.append(tuple(ctx.scope))
+        return "replied"
+
+    def run(value: Any, *, with_next: bool = True) -> str:
+        task_id = f"inject-tpl-{secrets.token_hex(5)}"
+        stages = [Stage("triage", ["read:records:*"], lambda ctx: {"ticket": value})]
+        if with_next:
+            stages.append(Stage("respond", "read:records:{ticket}", respond))
+        try:
+            Pipeline(stages).run(client, orch_id="orch-inject", task_id=task_id, ceiling="read:records:*")
+        except AgentWritError:
+            return "refused:" + task_id
+        return task_id
+
+    baseline = minted_for(wire, run("P-1", with_next=False))
+    for name, value in CORPUS.items():
+        outcome = run(value)
+        assert outcome.startswith("refused:"), name
+        assert held == [], (name, held)
+        # Minted for the refused run: what a triage-only run mints, nothing for the next stage.
+        assert minted_for(wire, outcome.removeprefix("refused:")) == baseline, name
+    control = minted_for(wire, run("P-1"))
+    assert control["delegation_created"] > baseline["delegation_created"]
+    assert held == [("read:records:P-1",)]
+
+
 # ---- the resource side ----------------------------------------------------------------------------------------
 
 
