@@ -15,9 +15,9 @@ import httpx
 
 from . import _admin, _flows
 from ._claims import Claims
-from ._config import Settings, env_settings
+from ._config import DEFAULT_MAX_CONNECTIONS, Settings, env_settings
 from ._credential import AsyncCredential, Credential
-from ._drivers import USER_AGENT, AsyncDriver, SyncDriver
+from ._drivers import AsyncDriver, SyncDriver, async_client, sync_client
 from ._models import Health
 from ._operator import Admin, AsyncAdmin
 from ._protocol import RetryPolicy
@@ -45,7 +45,7 @@ class _BrokerBase:
         leeway: float = 2.0,
         issuer: str | None = None,
         audience: str | None = None,
-        max_connections: int = 100,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.settings = Settings(
             broker_url,
@@ -99,7 +99,9 @@ class Broker(_BrokerBase):
         strict_verify: always verify with ``POST /v1/token/validate``.
         leeway: clock skew (seconds) tolerated on ``exp``/``nbf`` when verifying locally.
         issuer: required ``iss`` when set. audience: required member of ``aud`` when set.
-        max_connections: connection pool size.
+        max_connections: connection pool size; on the async client also the most requests in flight at once
+            (the others wait their turn, within ``timeout``). Small on purpose: one broker serves requests one
+            at a time, and a large pool only costs client CPU (default 16).
         http_client: a ready ``httpx.Client`` to use (not closed by :meth:`close`).
         transport: an httpx transport for the client we build (tests: ``httpx.MockTransport``).
     """
@@ -116,9 +118,7 @@ class Broker(_BrokerBase):
     ) -> None:
         super().__init__(broker_url, client_id, client_secret, **options)
         s = self.settings
-        client = http_client or httpx.Client(
-            timeout=s.timeouts(), limits=s.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
-        )
+        client = http_client or sync_client(s.timeouts(), s.limits(), transport)
         self._driver = SyncDriver(s.broker_url, client, owns_client=http_client is None)
         self.admin = Admin(self._core, self._driver)
         """Operator calls (apps, launch tokens, revocation, audit); needs ``admin_secret``."""
@@ -243,10 +243,14 @@ class AsyncBroker(_BrokerBase):
     ) -> None:
         super().__init__(broker_url, client_id, client_secret, **options)
         s = self.settings
-        client = http_client or httpx.AsyncClient(
-            timeout=s.timeouts(), limits=s.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
+        client = http_client or async_client(s.timeouts(), s.limits(), transport)
+        self._driver = AsyncDriver(
+            s.broker_url,
+            client,
+            owns_client=http_client is None,
+            max_in_flight=s.max_connections,
+            pool_timeout=s.timeout,
         )
-        self._driver = AsyncDriver(s.broker_url, client, owns_client=http_client is None)
         self.admin = AsyncAdmin(self._core, self._driver)
         """Operator calls; needs ``admin_secret``."""
 

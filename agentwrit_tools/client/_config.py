@@ -15,12 +15,17 @@ from ._protocol import RetryPolicy
 from ._session import TokenSession
 from ._verify import VerifierCore
 
-__all__ = ["Settings", "env_settings"]
+__all__ = ["DEFAULT_MAX_CONNECTIONS", "Settings", "env_settings"]
 
 ENV_URL = "AGENTWRIT_BROKER_URL"
 ENV_CLIENT_ID = "AGENTWRIT_CLIENT_ID"
 ENV_CLIENT_SECRET = "AGENTWRIT_CLIENT_SECRET"  # noqa: S105 - the name of a variable, not a secret
 ENV_ADMIN_SECRET = "AGENTWRIT_ADMIN_SECRET"  # noqa: S105
+
+
+# Enough to keep a broker busy: it serves one request at a time on one SQLite connection, and a real
+# deployment's latency is mostly the network. More connections only make the client's pool bookkeeping slower.
+DEFAULT_MAX_CONNECTIONS = 16
 
 
 def normalize_url(broker_url: str) -> str:
@@ -56,7 +61,7 @@ class Settings:
         leeway: seconds of clock skew tolerated when verifying locally.
         issuer: required ``iss``, when set.
         audience: required member of ``aud``, when set.
-        max_connections: size of the connection pool.
+        max_connections: size of the connection pool (and, async, the most requests in flight at once).
     """
 
     broker_url: str
@@ -70,7 +75,7 @@ class Settings:
     leeway: float = 2.0
     issuer: str | None = None
     audience: str | None = None
-    max_connections: int = 100
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "broker_url", normalize_url(self.broker_url))

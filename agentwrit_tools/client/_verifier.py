@@ -13,7 +13,7 @@ import httpx
 
 from ._claims import Claims
 from ._config import Settings
-from ._drivers import USER_AGENT, AsyncDriver, SyncDriver
+from ._drivers import AsyncDriver, SyncDriver, async_client, sync_client
 
 __all__ = ["AsyncVerifier", "Verifier"]
 
@@ -57,9 +57,7 @@ class Verifier(_VerifierBase):
     ) -> None:
         super().__init__(broker_url, **options)
         s = self.settings
-        client = http_client or httpx.Client(
-            timeout=s.timeouts(), limits=s.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
-        )
+        client = http_client or sync_client(s.timeouts(), s.limits(), transport)
         self._driver = SyncDriver(s.broker_url, client, owns_client=http_client is None)
 
     def verify(self, token: str) -> Claims:
@@ -89,10 +87,14 @@ class AsyncVerifier(_VerifierBase):
     ) -> None:
         super().__init__(broker_url, **options)
         s = self.settings
-        client = http_client or httpx.AsyncClient(
-            timeout=s.timeouts(), limits=s.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
+        client = http_client or async_client(s.timeouts(), s.limits(), transport)
+        self._driver = AsyncDriver(
+            s.broker_url,
+            client,
+            owns_client=http_client is None,
+            max_in_flight=s.max_connections,
+            pool_timeout=s.timeout,
         )
-        self._driver = AsyncDriver(s.broker_url, client, owns_client=http_client is None)
 
     async def verify(self, token: str) -> Claims:
         """See :meth:`Verifier.verify`."""
