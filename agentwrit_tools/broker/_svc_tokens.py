@@ -225,6 +225,9 @@ def revoke(core: BrokerCore, claims: Mapping[str, Any], body: dict[str, Any]) ->
     if level not in LEVELS:
         raise bad_request(f"level must be one of {', '.join(LEVELS)}")
     target = req_str(body, "target", max_len=MAX_STRING)
+    if level in ("agent", "chain") and not target.startswith("spiffe://"):
+        # Rules are permanent: an agent-level rule on "admin" or "app:…" would lock that principal out for good.
+        raise bad_request(f"{level}-level revocation targets an agent's SPIFFE ID (spiffe://…)")
     with core.tx():
         hit, cascaded = core.revocations.revoke(level, target)
         core.audit.append(

@@ -132,3 +132,13 @@ def test_revoked_app_token_is_refused_with_403(wire: Wire) -> None:
     ok(wire.revoke("token", jwt_parts(app_token)[1]["jti"]))
     resp = wire.launch_token_response(["read:data:x"], auth=bearer(app_token), path="/v1/app/launch-tokens")
     assert_problem(resp, 403, "insufficient_scope")
+
+
+@pytest.mark.parametrize("level", ["agent", "chain"])
+@pytest.mark.parametrize("target", ["admin", "app:app-0123456789abcdef", "orch-1"])
+def test_agent_and_chain_levels_refuse_a_target_that_is_not_an_agent(wire: Wire, level: str, target: str) -> None:
+    # Revocation rules are permanent; an agent-level rule on "admin" would lock every future admin token out.
+    before = wire.audit()["total"]
+    assert_problem(wire.revoke(level, target), 400, "invalid_request")
+    assert wire.audit()["total"] == before
+    assert ok(wire.get("/v1/admin/apps", headers=wire.admin()))["total"] >= 0
