@@ -26,6 +26,7 @@ from ._ratelimit import RateLimiter
 from ._revocation import Revocations, chain_root_of
 from ._secrets import hash_admin_secret, random_hex, verify_admin_secret
 from ._settings import BrokerSettings
+from ._verified import VerifiedTokens
 
 __all__ = ["BrokerCore", "Issued"]
 
@@ -61,6 +62,7 @@ class BrokerCore:
         self.challenges_issued = 0
         self.audit = AuditLog(conn)
         self.metrics = BrokerMetrics()
+        self.verified = VerifiedTokens()
         self.revocations = Revocations(conn, self.audit, self.metrics, cascade=settings.extensions)
         self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)
         self.app_limiter = RateLimiter(settings.app_auth_rate, settings.app_auth_burst)
@@ -156,6 +158,7 @@ class BrokerCore:
             claims["delegation_chain"] = chain
             claims["chain_hash"] = chain_hash
         token = _jwt.encode(claims, self.key)
+        self.verified.add(token, claims)  # signed here a moment ago: presenting it needs no signature check
         self.conn.execute(
             "INSERT INTO tokens (jti, sub, kind, task_id, orch_id, chain_root, lineage, parent_lineage, renewed_from,"
             " ttl, exp_cap, iat, exp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -181,12 +184,23 @@ class BrokerCore:
     def verify(self, token: object) -> dict[str, Any]:
         """Signature, header and claims; not revocation.
 
+        A token this process signed, or verified before, is looked up instead of checked again (see
+        :mod:`._verified`); its ``exp``/``nbf`` are still checked against the clock on every use.
+
         Raises:
             _jwt.TokenInvalid: anything wrong.
         """
-        return _jwt.verify(
-            token, self.key, now=time.time(), issuer=self.settings.issuer, audience=self.settings.audience_list
+        now = time.time()
+        known = self.verified.get(token) if isinstance(token, str) else None
+        if known is not None:
+            _jwt.check_lifetime(known, now)
+            return known
+        claims = _jwt.verify(
+            token, self.key, now=now, issuer=self.settings.issuer, audience=self.settings.audience_list
         )
+        if isinstance(token, str):  # always, once verify() accepted it
+            self.verified.add(token, claims)
+        return claims
 
     def live_claims(self, token: object) -> dict[str, Any] | None:
         """Claims of a valid, unrevoked token, or ``None`` (the validate endpoint's single question)."""
