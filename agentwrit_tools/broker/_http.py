@@ -216,7 +216,7 @@ def create_app(settings: BrokerSettings, *, core: BrokerCore | None = None) -> F
     def observe(endpoint: str, seconds: float) -> None:
         current = holder.get("core")
         if current is not None:
-            current.metrics.request_duration.labels(endpoint=endpoint).observe(seconds)
+            current.metrics.observe_request(endpoint, seconds)
 
     app.add_middleware(HardeningMiddleware, max_body=settings.max_body_bytes, observe=observe)
     _install_handlers(app)

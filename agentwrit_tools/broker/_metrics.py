@@ -11,6 +11,7 @@ record) and a label per identifier would grow the registry forever.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -49,6 +50,16 @@ class BrokerMetrics:
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+
+        self._durations: dict[str, Any] = {}
+
+    def observe_request(self, endpoint: str, seconds: float) -> None:
+        """Record one request's duration. The labelled child is looked up once per endpoint (a route template,
+        so the set is bounded), not on every request."""
+        child = self._durations.get(endpoint)
+        if child is None:
+            child = self._durations[endpoint] = self.request_duration.labels(endpoint=endpoint)
+        child.observe(seconds)
 
     def token_issued(self, scopes: Iterable[str]) -> None:
         for label in dict.fromkeys(scope.rsplit(":", 1)[0] for scope in scopes):

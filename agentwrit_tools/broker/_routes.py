@@ -56,6 +56,67 @@ def _rate_limited(detail: str, wait: float) -> Problem:
 def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
     """Attach every contract endpoint (and the extensions when enabled) to ``app``."""
 
+    # Starlette tries routes in order, one regex each, so the per-call path comes first: challenge, register,
+    # release and the app's launch tokens are most requests; operator endpoints are rare.
+    # -- agents and tokens ----------------------------------------------------------------------------------
+
+    @app.get("/v1/challenge")
+    async def challenge(request: Request) -> Response:
+        return JSONResponse(agents.issue_challenge(_core(request)))
+
+    @app.post("/v1/register")
+    async def register(request: Request) -> Response:
+        core = _core(request)
+        return JSONResponse(agents.register_agent(core, await _json(request)))
+
+    @app.post("/v1/token/validate")
+    async def validate(request: Request) -> Response:
+        core = _core(request)
+        return JSONResponse(tokens.validate(core, await _json(request)))
+
+    @app.post("/v1/token/renew")
+    async def renew(request: Request) -> Response:
+        core = _core(request)
+        return JSONResponse(tokens.renew(core, request.headers.get("authorization"), request.url.path))
+
+    @app.post("/v1/token/release")
+    async def release(request: Request) -> Response:
+        core = _core(request)
+        tokens.release(core, request.headers.get("authorization"), request.url.path)
+        return Response(status_code=204)
+
+    @app.post("/v1/delegate")
+    async def delegate(request: Request) -> Response:
+        core = _core(request)
+        claims = core.authenticate(request.headers.get("authorization"), required_scope=None, path=request.url.path)
+        return JSONResponse(tokens.delegate(core, claims, request.url.path, await _json(request)))
+
+    # -- apps -----------------------------------------------------------------------------------------------
+
+    @app.post("/v1/app/auth")
+    async def app_auth(request: Request) -> Response:
+        core = _core(request)
+        client_id, client_secret = admin.parse_app_login(await _json(request))
+        if core.settings.rate_limits:
+            wait = core.app_limiter.acquire(client_id)
+            if wait:
+                core.record_denial("app_rate_limited", detail=f"client_id {client_id[:100]}")
+                raise _rate_limited("too many authentication attempts for this client_id", wait)
+        return JSONResponse(admin.app_login(core, client_id, client_secret))
+
+    @app.post("/v1/app/launch-tokens")
+    async def app_launch_token(request: Request) -> Response:
+        core = _core(request)
+        claims = core.authenticate(
+            request.headers.get("authorization"),
+            required_scope="app:launch-tokens:*",
+            path=request.url.path,
+            scope_event="launch_token_denied",
+        )
+        app_info = admin.active_app_ceiling(core, claims)
+        body = await _json(request)
+        return JSONResponse(admin.create_launch_token(core, body, claims=claims, app=app_info), status_code=201)
+
     @app.get("/v1/health")
     async def health(request: Request) -> Response:
         core = _core(request)
@@ -158,65 +219,6 @@ def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
         core = _core(request)
         core.authenticate(request.headers.get("authorization"), required_scope="admin:audit:*", path=request.url.path)
         return JSONResponse(tokens.audit_events(core, request.query_params))
-
-    # -- apps -----------------------------------------------------------------------------------------------
-
-    @app.post("/v1/app/auth")
-    async def app_auth(request: Request) -> Response:
-        core = _core(request)
-        client_id, client_secret = admin.parse_app_login(await _json(request))
-        if core.settings.rate_limits:
-            wait = core.app_limiter.acquire(client_id)
-            if wait:
-                core.record_denial("app_rate_limited", detail=f"client_id {client_id[:100]}")
-                raise _rate_limited("too many authentication attempts for this client_id", wait)
-        return JSONResponse(admin.app_login(core, client_id, client_secret))
-
-    @app.post("/v1/app/launch-tokens")
-    async def app_launch_token(request: Request) -> Response:
-        core = _core(request)
-        claims = core.authenticate(
-            request.headers.get("authorization"),
-            required_scope="app:launch-tokens:*",
-            path=request.url.path,
-            scope_event="launch_token_denied",
-        )
-        app_info = admin.active_app_ceiling(core, claims)
-        body = await _json(request)
-        return JSONResponse(admin.create_launch_token(core, body, claims=claims, app=app_info), status_code=201)
-
-    # -- agents and tokens ----------------------------------------------------------------------------------
-
-    @app.get("/v1/challenge")
-    async def challenge(request: Request) -> Response:
-        return JSONResponse(agents.issue_challenge(_core(request)))
-
-    @app.post("/v1/register")
-    async def register(request: Request) -> Response:
-        core = _core(request)
-        return JSONResponse(agents.register_agent(core, await _json(request)))
-
-    @app.post("/v1/token/validate")
-    async def validate(request: Request) -> Response:
-        core = _core(request)
-        return JSONResponse(tokens.validate(core, await _json(request)))
-
-    @app.post("/v1/token/renew")
-    async def renew(request: Request) -> Response:
-        core = _core(request)
-        return JSONResponse(tokens.renew(core, request.headers.get("authorization"), request.url.path))
-
-    @app.post("/v1/token/release")
-    async def release(request: Request) -> Response:
-        core = _core(request)
-        tokens.release(core, request.headers.get("authorization"), request.url.path)
-        return Response(status_code=204)
-
-    @app.post("/v1/delegate")
-    async def delegate(request: Request) -> Response:
-        core = _core(request)
-        claims = core.authenticate(request.headers.get("authorization"), required_scope=None, path=request.url.path)
-        return JSONResponse(tokens.delegate(core, claims, request.url.path, await _json(request)))
 
     if not settings.extensions:
         return

@@ -23,10 +23,17 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+_last_second: tuple[int, str] = (-1, "")  # the broker stamps many events per second: format each second once
+
+
 def rfc3339_nano(ns: int) -> str:
     """``2026-11-28T10:32:45.123456789Z``: fixed width, so equal instants always hash equally."""
+    global _last_second
     seconds, frac = divmod(ns, _NS)
-    base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    cached_second, base = _last_second
+    if cached_second != seconds:
+        base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (seconds, base)
     return f"{base}.{frac:09d}Z"
 
 
