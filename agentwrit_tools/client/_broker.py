@@ -15,9 +15,10 @@ import httpx
 
 from . import _admin, _flows
 from ._claims import Claims
+from ._clients import async_driver, sync_driver
 from ._config import DEFAULT_MAX_CONNECTIONS, Settings, env_settings
 from ._credential import AsyncCredential, Credential
-from ._drivers import AsyncDriver, SyncDriver, async_client, sync_client
+from ._drivers import AsyncDriver, SyncDriver
 from ._models import Health
 from ._operator import Admin, AsyncAdmin
 from ._protocol import RetryPolicy
@@ -117,9 +118,7 @@ class Broker(_BrokerBase):
         **options: Any,
     ) -> None:
         super().__init__(broker_url, client_id, client_secret, **options)
-        s = self.settings
-        client = http_client or sync_client(s.timeouts(), s.limits(), transport)
-        self._driver = SyncDriver(s.broker_url, client, owns_client=http_client is None)
+        self._driver = sync_driver(self.settings, http_client, transport)
         self.admin = Admin(self._core, self._driver)
         """Operator calls (apps, launch tokens, revocation, audit); needs ``admin_secret``."""
 
@@ -242,15 +241,7 @@ class AsyncBroker(_BrokerBase):
         **options: Any,
     ) -> None:
         super().__init__(broker_url, client_id, client_secret, **options)
-        s = self.settings
-        client = http_client or async_client(s.timeouts(), s.limits(), transport)
-        self._driver = AsyncDriver(
-            s.broker_url,
-            client,
-            owns_client=http_client is None,
-            max_in_flight=s.max_connections,
-            pool_timeout=s.timeout,
-        )
+        self._driver = async_driver(self.settings, http_client, transport)
         self.admin = AsyncAdmin(self._core, self._driver)
         """Operator calls; needs ``admin_secret``."""
 

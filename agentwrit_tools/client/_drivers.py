@@ -20,7 +20,7 @@ import httpx
 from ..errors import AgentWritError, BrokerUnavailable
 from ._steps import Call, Flow, Response, Sleep
 
-__all__ = ["USER_AGENT", "AsyncDriver", "SyncDriver", "async_client", "sync_client"]
+__all__ = ["USER_AGENT", "AsyncDriver", "SyncDriver"]
 
 T = TypeVar("T")
 log = logging.getLogger("agentwrit_tools.client")
@@ -28,57 +28,6 @@ log = logging.getLogger("agentwrit_tools.client")
 USER_AGENT = "agentwrit-tools/0.1.0"
 # Errors raised before the request left this process: resending cannot duplicate anything.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-class _NoCookies(httpx.Cookies):
-    """A jar that stays empty. The contract authenticates with bearer tokens only, so a ``Set-Cookie`` from the
-    broker — or from anything between us and it — is never stored and replayed on later calls; and not parsing
-    one on every response saves about a tenth of a request's client-side cost."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-class _CookielessClient(httpx.Client):
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._jar = _NoCookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._jar
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        raise TypeError("the broker client keeps no cookies")
-
-
-class _CookielessAsyncClient(httpx.AsyncClient):
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._jar = _NoCookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._jar
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        raise TypeError("the broker client keeps no cookies")
-
-
-def sync_client(timeout: httpx.Timeout, limits: httpx.Limits, transport: httpx.BaseTransport | None) -> httpx.Client:
-    """The ``httpx.Client`` a broker client builds for itself (one given by the caller is used as it is)."""
-    return _CookielessClient(timeout=timeout, limits=limits, transport=transport, headers={"User-Agent": USER_AGENT})
-
-
-def async_client(
-    timeout: httpx.Timeout, limits: httpx.Limits, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
-    """See :func:`sync_client`."""
-    return _CookielessAsyncClient(
-        timeout=timeout, limits=limits, transport=transport, headers={"User-Agent": USER_AGENT}
-    )
 
 
 def _request_args(call: Call) -> dict[str, Any]:
@@ -183,10 +132,11 @@ class SyncDriver:
 class AsyncDriver:
     """Drives flows with a pooled ``httpx.AsyncClient``; ``Exclusive`` steps take an ``anyio.Lock``.
 
-    At most ``max_in_flight`` requests are handed to httpx at once (the pool size); the others wait here, in
-    order. httpcore's own queue re-scans every waiting request against every connection whenever one frees up,
-    so with many more concurrent calls than connections the client spent its CPU on that bookkeeping and
-    throughput fell as concurrency rose. The wait counts against ``pool_timeout`` like httpx's own would.
+    With ``max_in_flight``, at most that many requests are handed to httpx at once (the pool size of a client
+    the caller gave us); the others wait here, in order, at most ``pool_timeout``. httpcore's own queue
+    re-scans every waiting request against every connection whenever one frees up, so with many more
+    concurrent calls than connections the client spent its CPU on that bookkeeping. Clients we build use
+    :class:`~agentwrit_tools.client._lanes.LaneTransport` instead, which needs no such bound.
     """
 
     def __init__(
@@ -195,7 +145,7 @@ class AsyncDriver:
         client: httpx.AsyncClient,
         *,
         owns_client: bool,
-        max_in_flight: int = 16,
+        max_in_flight: int | None = None,
         pool_timeout: float | None = None,
     ) -> None:
         self.base_url = base_url
@@ -234,7 +184,8 @@ class AsyncDriver:
             flow.close()
 
     async def _send(self, call: Call) -> Response:
-        started = time.perf_counter()
+        if self._max_in_flight is None:
+            return await self._request(call)
         slots = self._slots
         if slots is None:
             slots = self._slots = anyio.Semaphore(self._max_in_flight)
@@ -244,11 +195,16 @@ class AsyncDriver:
         except TimeoutError:
             raise _unavailable(call, httpx.PoolTimeout("no free connection")) from None
         try:
+            return await self._request(call)
+        finally:
+            slots.release()
+
+    async def _request(self, call: Call) -> Response:
+        started = time.perf_counter()
+        try:
             raw = await self.client.request(call.method, self._url(call.path), **_request_args(call))
         except httpx.TransportError as exc:
             raise _unavailable(call, exc) from exc
-        finally:
-            slots.release()
         return _response(call, raw, started)
 
     async def aclose(self) -> None:

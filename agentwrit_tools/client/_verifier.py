@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from ._claims import Claims
+from ._clients import async_driver, sync_driver
 from ._config import Settings
-from ._drivers import AsyncDriver, SyncDriver, async_client, sync_client
 
 __all__ = ["AsyncVerifier", "Verifier"]
 
@@ -56,9 +56,7 @@ class Verifier(_VerifierBase):
         **options: Any,
     ) -> None:
         super().__init__(broker_url, **options)
-        s = self.settings
-        client = http_client or sync_client(s.timeouts(), s.limits(), transport)
-        self._driver = SyncDriver(s.broker_url, client, owns_client=http_client is None)
+        self._driver = sync_driver(self.settings, http_client, transport)
 
     def verify(self, token: str) -> Claims:
         """Claims of a valid, unrevoked token; :class:`~agentwrit_tools.errors.TokenInvalid` otherwise."""
@@ -86,15 +84,7 @@ class AsyncVerifier(_VerifierBase):
         **options: Any,
     ) -> None:
         super().__init__(broker_url, **options)
-        s = self.settings
-        client = http_client or async_client(s.timeouts(), s.limits(), transport)
-        self._driver = AsyncDriver(
-            s.broker_url,
-            client,
-            owns_client=http_client is None,
-            max_in_flight=s.max_connections,
-            pool_timeout=s.timeout,
-        )
+        self._driver = async_driver(self.settings, http_client, transport)
 
     async def verify(self, token: str) -> Claims:
         """See :meth:`Verifier.verify`."""
