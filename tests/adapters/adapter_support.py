@@ -10,7 +10,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from agentwrit_tools import Broker, Credential, TokenInvalid, current_credential, scoped_tool
+from support import assert_dead
+
+from agentwrit_tools import Broker, Credential, current_credential, scoped_tool
 from agentwrit_tools.guard import ScopedTool
 from agentwrit_tools.offline import RuleSet, parse_rules
 
@@ -184,29 +186,7 @@ def medical_tools(recorder: Recorder, barrier: threading.Barrier | None = None) 
     return [get_record, get_labs, get_allergies]
 
 
-def is_dead(operator: Broker, token: str) -> bool:
-    """Ask the broker itself (``POST /v1/token/validate``)."""
-    try:
-        operator.validate(token)
-    except TokenInvalid:
-        return True
-    return False
-
-
-def audit(operator: Broker, task_id: str, *event_types: str) -> list[Any]:
-    """The task's audit events (of the given types, when any), through the operator API."""
-    events = list(operator.admin.iter_audit_events(task_id=task_id))
-    return [event for event in events if not event_types or event.event_type in event_types]
-
-
-MINTING = ("agent_registered", "token_issued")
-
-
-def assert_nothing_minted(operator: Broker, task_id: str) -> None:
-    assert audit(operator, task_id, *MINTING) == []
-
-
 def assert_all_dead(operator: Broker, recorder: Recorder, task: Any) -> None:
     """No credential outlives its call: the task holds none and the broker rejects every token a body saw."""
     assert task.live_credentials == 0
-    assert all(is_dead(operator, seen.token) for seen in recorder.seen)
+    assert_dead(operator, recorder.seen)

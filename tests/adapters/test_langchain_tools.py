@@ -7,11 +7,12 @@ import asyncio
 from typing import Annotated, Any
 
 import pytest
-from adapter_support import Recorder, assert_all_dead, assert_nothing_minted, medical_tools
+from adapter_support import Recorder, assert_all_dead, medical_tools
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool, ToolException, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
+from support import assert_nothing_minted
 
 from agentwrit_tools import AccessDenied, AsyncBroker, Broker, ConfigurationError, Policy, Task, current_credential
 from agentwrit_tools.adapters.langchain import GuardedTool, as_langchain_tool, as_langchain_tools, wrap_langchain_tool

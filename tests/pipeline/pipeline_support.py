@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agentwrit_tools import Broker, TokenInvalid, scoped_tool
+from support import assert_dead, audit
+
+from agentwrit_tools import Broker, scoped_tool
 from agentwrit_tools.guard import ScopedTool
 
 APP_SCOPES = ["read:tickets:*", "read:kb:*", "write:replies:*", "read:customers:*"]
@@ -99,19 +101,11 @@ def support_tools(recorder: Recorder) -> dict[str, ScopedTool]:
     return {"read_ticket": read_ticket, "search_kb": search_kb, "post_reply": post_reply}
 
 
-def is_dead(operator: Broker, token: str) -> bool:
-    """Ask the broker itself (``POST /v1/token/validate``, never a cache)."""
-    try:
-        operator.validate(token)
-    except TokenInvalid:
-        return True
-    return False
-
-
-def audit(operator: Broker, task_id: str, *event_types: str) -> list[Any]:
-    """Every audit event of ``task_id`` (of the given types, when any)."""
-    events = list(operator.admin.iter_audit_events(task_id=task_id))
-    return [e for e in events if not event_types or e.event_type in event_types]
+def assert_all_dead(operator: Broker, task_id: str, recorder: Recorder) -> None:
+    """Every token a body saw is dead, and the broker recorded every token it issued for the task as ended."""
+    assert recorder.seen
+    assert_dead(operator, recorder.seen)
+    assert issued(operator, task_id) <= ended(operator, task_id)
 
 
 def issued(operator: Broker, task_id: str) -> set[str]:

@@ -6,19 +6,14 @@ from typing import Any
 
 import anyio
 import pytest
-from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, Recorder, audit, ended, is_dead, issued, support_tools
+from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, Recorder, assert_all_dead, ended, issued, support_tools
+from support import audit
 
 from agentwrit_tools import AsyncBroker, Broker, ConfigurationError, ToolResult
 from agentwrit_tools.pipeline import DelegationRefused, Pipeline, Stage, StageContext, stage
 from agentwrit_tools.trace import ListSink
 
 pytestmark = pytest.mark.anyio
-
-
-def assert_all_dead(operator: Broker, task_id: str, recorder: Recorder) -> None:
-    assert recorder.seen
-    assert all(is_dead(operator, seen.token) for seen in recorder.seen)
-    assert issued(operator, task_id) <= ended(operator, task_id)
 
 
 async def test_three_async_stages_narrow_with_concurrent_calls_each_carrying_the_lineage(

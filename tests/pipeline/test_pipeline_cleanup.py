@@ -6,17 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pipeline_support import (
-    CEILING,
-    KNOWLEDGE,
-    TRIAGE,
-    Recorder,
-    audit,
-    ended,
-    is_dead,
-    issued,
-    support_tools,
-)
+from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, Recorder, assert_all_dead, ended, issued, support_tools
+from support import audit, is_dead
 
 from agentwrit_tools import Broker
 from agentwrit_tools.pipeline import Halt, Halted, Pipeline, PipelineFinished, Stage, StageContext
@@ -53,12 +44,6 @@ def desk(recorder: Recorder, *, knowledge_does: Any = None) -> Pipeline:
             Stage("response", lambda ticket: f"write:replies:{ticket}", response),
         ]
     )
-
-
-def assert_all_dead(operator: Broker, task_id: str, recorder: Recorder) -> None:
-    assert recorder.seen
-    assert all(is_dead(operator, seen.token) for seen in recorder.seen)
-    assert issued(operator, task_id) <= ended(operator, task_id)
 
 
 def test_a_halt_ends_the_run_and_nothing_downstream_is_minted(client: Broker, operator: Broker, task_id: str) -> None:

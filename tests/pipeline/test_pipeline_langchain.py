@@ -9,7 +9,8 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from pipeline_support import CEILING, TRIAGE, Recorder, is_dead, support_tools
+from pipeline_support import CEILING, TRIAGE, Recorder, support_tools
+from support import assert_dead
 
 from agentwrit_tools import AsyncBroker, Broker
 from agentwrit_tools.adapters.langchain import as_langchain_tools
@@ -51,7 +52,7 @@ def test_langchain_tools_in_a_stage_get_credentials_delegated_from_it(
     lineage = (recorder.one("stage:triage").agent_id, recorder.one("stage:knowledge").agent_id)
     assert tuple(r.agent for r in call.validated.delegation_chain) == lineage
     assert recorder.of("post_reply") == []
-    assert all(is_dead(operator, seen.token) for seen in recorder.seen)
+    assert_dead(operator, recorder.seen)
 
 
 @pytest.mark.anyio

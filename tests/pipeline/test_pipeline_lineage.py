@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline_support import (
-    CEILING,
-    KNOWLEDGE,
-    TRIAGE,
-    Recorder,
-    ended,
-    is_dead,
-    issued,
-    scopes_issued,
-    support_tools,
-)
+from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, Recorder, ended, issued, scopes_issued, support_tools
+from support import assert_dead, is_dead
 
 from agentwrit_tools import Broker
 from agentwrit_tools.pipeline import Pipeline, Stage, StageContext
@@ -100,7 +91,7 @@ def test_three_stages_narrow_and_every_call_token_carries_the_lineage(
     assert all(seen.token not in repr(result) for seen in recorder.seen)
 
     # Nothing outlives the run: every token a body held is dead, and the broker released everything it issued.
-    assert all(is_dead(operator, seen.token) for seen in recorder.seen)
+    assert_dead(operator, recorder.seen)
     assert issued(operator, task_id) <= ended(operator, task_id)
     assert len(issued(operator, task_id)) == len(result.minted)
 

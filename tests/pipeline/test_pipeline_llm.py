@@ -10,7 +10,8 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
-from pipeline_support import CEILING, TRIAGE, Recorder, audit, ended, is_dead, issued, support_tools  # noqa: E402
+from pipeline_support import CEILING, TRIAGE, Recorder, ended, issued, support_tools  # noqa: E402
+from support import assert_dead, audit  # noqa: E402
 
 from agentwrit_tools import AsyncBroker, Broker  # noqa: E402
 from agentwrit_tools.adapters.openai import arun_chat_loop, run_chat_loop  # noqa: E402
@@ -97,7 +98,7 @@ def test_an_llm_stage_calls_tools_with_credentials_delegated_from_its_stage(
     assert call.scope == ("read:kb:kb-refund",)
     lineage = (recorder.one("stage:triage").agent_id, recorder.one("stage:knowledge").agent_id)
     assert tuple(r.agent for r in call.validated.delegation_chain) == lineage
-    assert all(is_dead(operator, seen.token) for seen in recorder.seen)
+    assert_dead(operator, recorder.seen)
     assert issued(operator, task_id) <= ended(operator, task_id)
 
 
@@ -129,4 +130,4 @@ async def test_an_async_llm_stage_through_the_async_adapter(
     assert result.output.finished
     [call] = recorder.of("search_kb")
     assert len(call.validated.delegation_chain) == 2
-    assert all(is_dead(operator, seen.token) for seen in recorder.seen)
+    assert_dead(operator, recorder.seen)

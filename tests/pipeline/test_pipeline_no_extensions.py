@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_support import APP_SCOPES, CEILING, KNOWLEDGE, TRIAGE, Recorder, audit, ended, is_dead, issued
+from pipeline_support import APP_SCOPES, CEILING, KNOWLEDGE, TRIAGE, Recorder, ended, issued
 from pipeline_support import support_tools as tools_for
+from support import assert_dead, audit, is_dead
 
 from agentwrit_tools import Broker
 from agentwrit_tools.pipeline import Pipeline, Stage, StageContext
@@ -60,7 +61,7 @@ def desk(recorder: Recorder, *, fail_in: str | None = None) -> Pipeline:
 
 
 def assert_each_released_by_itself(operator: Broker, task_id: str, recorder: Recorder) -> None:
-    assert all(is_dead(operator, seen.token) for seen in recorder.seen)
+    assert_dead(operator, recorder.seen)
     minted = issued(operator, task_id)
     released = {e.resource for e in audit(operator, task_id, "token_released")}
     assert minted == released  # every single one released on its own: nothing here cascades

@@ -7,7 +7,8 @@ from typing import Any
 
 import anyio
 import pytest
-from guard_support import Recorder, audit, is_dead
+from guard_support import Recorder
+from support import assert_dead, audit, is_dead
 
 from agentwrit_tools import (
     AsyncBroker,
@@ -59,7 +60,7 @@ async def test_twenty_concurrent_calls_never_share_a_credential(
     assert len({s.agent_id for s in recorder.seen}) == 20
     assert scope_by_patient == {f"p-{i}": (f"read:records:p-{i}",) for i in range(20)}
     assert {r.output for r in results} == {f"p-{i}" for i in range(20)}
-    assert all(is_dead(operator, s.token) for s in recorder.seen)
+    assert_dead(operator, recorder.seen)
     assert len(audit(operator, task_id, "token_issued")) == 20
 
 
@@ -90,7 +91,7 @@ async def test_cancellation_during_the_body_releases_and_propagates(
         assert deadline.cancelled_caught
         assert task.live_credentials == 0
     assert recorder.runs == 2
-    assert all(is_dead(operator, s.token) for s in recorder.seen)
+    assert_dead(operator, recorder.seen)
     outcomes = [e.outcome for e in task.events if isinstance(e, Executed)]
     assert outcomes == ["cancelled", "cancelled"]
     assert len([e for e in task.events if isinstance(e, Released)]) == 2

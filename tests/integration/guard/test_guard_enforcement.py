@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 import pytest
-from guard_support import MINTING, Recorder, audit
+from guard_support import Recorder
+from support import MINTING, audit
 
 from agentwrit_tools import Broker, Credential, ScopeViolation, Task, scoped_tool
 from agentwrit_tools.trace import Minted

@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 import pytest
-from guard_support import MINTING, Recorder, audit, is_dead
+from guard_support import Recorder
+from support import MINTING, assert_dead, audit, is_dead
 
 from agentwrit_tools import Broker, Credential, Task, current_credential, scoped_tool
 from agentwrit_tools.trace import Executed, Minted, Released
@@ -73,7 +74,7 @@ def test_no_credential_outlives_its_call(client: Broker, operator: Broker, task_
             assert task.live_credentials == 0
     assert recorder.runs == 5
     assert len({s.jti for s in recorder.seen}) == 5
-    assert all(is_dead(operator, s.token) for s in recorder.seen)
+    assert_dead(operator, recorder.seen)
     released = [e for e in task.events if isinstance(e, Released)]
     assert {e.jti for e in released} == {s.jti for s in recorder.seen}
     assert all(not e.already_dead for e in released)  # each was alive until our release killed it

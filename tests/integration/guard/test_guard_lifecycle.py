@@ -9,7 +9,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from guard_support import Recorder, is_dead
+from guard_support import Recorder
+from support import assert_dead, is_dead
 
 from agentwrit_tools import (
     AccessDenied,
@@ -91,7 +92,7 @@ def test_policies_that_raise_still_release(client: Broker, operator: Broker, tas
     assert timed_out.value.timeout == 0.2
     assert denied.value.reason == "unsafe_argument"
     assert recorder.runs == 2
-    assert all(is_dead(operator, s.token) for s in recorder.seen)
+    assert_dead(operator, recorder.seen)
 
     ceiling = ["read:records:p-1", "read:records:boom"]
     with Task(client, orch_id="o", task_id=task_id, ceiling=ceiling, policy=Policy.raise_errors()) as task:
