@@ -6,33 +6,25 @@ under werkzeug's threaded server.
 from __future__ import annotations
 
 import itertools
-import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from resource_support import APPS, serve_asgi, serve_wsgi
+from resource_support import APPS, BOUND, Minter, Served, Tokens, serve_asgi, serve_wsgi
+from support import broker_extensions_on_or_off
 
-from agentwrit_tools import AsyncVerifier, Broker, Credential, Verifier
-from agentwrit_tools.resource import AccessRecord, log_access
+from agentwrit_tools import AsyncVerifier, Broker, Verifier
+from agentwrit_tools.resource import log_access
 
-BOUND = 0.3  # the verifiers' revocation bound, in seconds
 _names = itertools.count()
 
 
 @pytest.fixture(scope="session", params=[True, False], ids=["local", "remote"])
 def rbroker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A running broker: with its extensions (JWKS + revocation feed: verifiers go local), and without (remote)."""
-    if request.param:
-        yield request.getfixturevalue("broker")
-        return
-    from agentwrit_tools.broker import EmbeddedBroker
-
-    with EmbeddedBroker(db_path=tmp_path_factory.mktemp("resource-plain") / "broker.db", extensions=False) as running:
-        yield running
+    yield from broker_extensions_on_or_off(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -40,29 +32,11 @@ def extensions(rbroker: Any) -> bool:
     return bool(rbroker.settings.extensions)
 
 
-class Minter:
-    """Mints the tokens the tests present, each under a task of its own."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-
-    def mint(self, scope: str, *, ttl: int | None = None) -> Credential:
-        return self.broker.mint(scope, orch_id="resource-tests", task_id=f"rt-{secrets.token_hex(5)}", ttl=ttl)
-
-
 @pytest.fixture(scope="session")
 def minter(rbroker: Any) -> Iterator[Minter]:
     app = rbroker.create_app(f"resource-{next(_names)}", ["read:records:*", "write:records:*"])
     with Broker(rbroker.url, app.client_id, app.client_secret, admin_secret=rbroker.admin_secret) as client:
         yield Minter(client)
-
-
-@dataclass
-class Tokens:
-    read_p1: Credential
-    write_p1: Credential
-    read_any: Credential
-    expired: str
 
 
 @pytest.fixture(scope="session")
@@ -77,21 +51,6 @@ def tokens(minter: Minter) -> Tokens:
     )
     time.sleep(max(0.0, short.claims.exp - time.time() + 0.2))
     return minted
-
-
-@dataclass
-class Served:
-    """One protected test app, running."""
-
-    url: str
-    framework: str
-    extensions: bool
-    records: list[AccessRecord] = field(default_factory=list)
-
-    def record(self, request_id: str) -> AccessRecord:
-        found = [r for r in self.records if r.request_id == request_id]
-        assert len(found) == 1, f"expected one access record for request {request_id}, got {len(found)}"
-        return found[0]
 
 
 @pytest.fixture(scope="session", params=sorted(APPS))

@@ -16,20 +16,58 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agentwrit_tools import AsyncVerifier, Claims, Verifier
+from agentwrit_tools import AsyncVerifier, Broker, Claims, Credential, Verifier
+from agentwrit_tools.resource import AccessRecord
 
+BOUND = 0.3  # the verifiers' revocation bound, in seconds
 READ = "read:records:{patient_id}"
 WRITE = "write:records:{patient_id}"
+
+
+# ---- tokens and served apps (fixtures build them: see conftest.py) ------------------------------------------
+class Minter:
+    """Mints the tokens the tests present, each under a task of its own."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def mint(self, scope: str, *, ttl: int | None = None) -> Credential:
+        return self.broker.mint(scope, orch_id="resource-tests", task_id=f"rt-{secrets.token_hex(5)}", ttl=ttl)
+
+
+@dataclass
+class Tokens:
+    read_p1: Credential
+    write_p1: Credential
+    read_any: Credential
+    expired: str
+
+
+@dataclass
+class Served:
+    """One protected test app, running."""
+
+    url: str
+    framework: str
+    extensions: bool
+    records: list[AccessRecord] = field(default_factory=list)
+
+    def record(self, request_id: str) -> AccessRecord:
+        found = [r for r in self.records if r.request_id == request_id]
+        assert len(found) == 1, f"expected one access record for request {request_id}, got {len(found)}"
+        return found[0]
 
 
 # ---- servers ------------------------------------------------------------------------------------------------

@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import BOUND, Minter, Served, Tokens
-from resource_support import alg_none, signed_by_another_key, tampered
+from resource_support import BOUND, Minter, Served, Tokens, alg_none, signed_by_another_key, tampered
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "error_code", "request_id"}
 

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import flask
 import pytest
-from conftest import BOUND, Tokens
 from fastapi import Depends, FastAPI, Request
+from resource_support import BOUND, Tokens
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request as StarletteRequest

@@ -15,8 +15,17 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from conftest import BOUND, Minter, Tokens
-from resource_support import APPS, READ, closed_port_url, serve_asgi, serve_wsgi, signed_by_another_key
+from resource_support import (
+    APPS,
+    BOUND,
+    READ,
+    Minter,
+    Tokens,
+    closed_port_url,
+    serve_asgi,
+    serve_wsgi,
+    signed_by_another_key,
+)
 
 from agentwrit_tools import AsyncBroker, AsyncVerifier, Broker, ConfigurationError, RetryPolicy, Verifier
 from agentwrit_tools.resource import (
