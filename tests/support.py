@@ -1,5 +1,5 @@
-"""Shared by the broker-backed suites (guard, adapters, pipeline): asking the broker what a task minted and
-whether a token a tool body saw is dead.
+"""Shared by the broker-backed suites: a broker with extensions on or off, asking the broker what a task minted
+and whether a token a tool body saw is dead.
 
 Test modules import it by name (``from support import …``): ``tests/`` is on the import path through its
 ``conftest.py``, as each suite's own ``*_support`` module is through its folder.
@@ -7,8 +7,10 @@ Test modules import it by name (``from support import …``): ``tests/`` is on t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
+
+import pytest
 
 from agentwrit_tools import Broker, TokenInvalid
 
@@ -43,3 +45,18 @@ def audit(operator: Broker, task_id: str, *event_types: str) -> list[Any]:
 
 def assert_nothing_minted(operator: Broker, task_id: str) -> None:
     assert audit(operator, task_id, *MINTING) == []
+
+
+def broker_extensions_on_or_off(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The body of a fixture parametrized ``[True, False]``: the session broker (every extension on), or a broker of
+    the fixture's own as a reference broker would be (no JWKS, no revocation feed: their routes 404)."""
+    if request.param:
+        yield request.getfixturevalue("broker")
+        return
+    from agentwrit_tools.broker import EmbeddedBroker
+
+    db = tmp_path_factory.mktemp(f"{request.fixturename}-plain") / "broker.db"
+    with EmbeddedBroker(db_path=db, extensions=False) as running:
+        yield running

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from security_support import AUDIENCE, ISSUER, SIBLING_AUDIENCE, SIBLING_ISSUER, Genuine, Wire, ok, unique
+from security_support import AUDIENCE, ISSUER, SIBLING_AUDIENCE, SIBLING_ISSUER, Genuine, Wire, ok, unique, wire_for
 
 from agentwrit_tools import Verifier
 
@@ -50,12 +49,6 @@ def siblings(tmp_path_factory: pytest.TempPathFactory, key_file: Path, sec_broke
         _running(base / "audience.db", key_file, issuer=ISSUER, audience=SIBLING_AUDIENCE) as by_audience,
     ):
         yield by_issuer, by_audience
-
-
-@contextlib.contextmanager
-def wire_for(running: Any) -> Iterator[Wire]:
-    with httpx.Client(base_url=running.url, timeout=30.0) as client:
-        yield Wire(client, running.admin_secret, running)
 
 
 @pytest.fixture(scope="module")

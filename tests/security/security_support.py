@@ -40,6 +40,7 @@ from broker._wire import (
     jwt_parts,
     ok,
     unique,
+    wire_for,
 )
 from resource_support import serve_asgi
 
@@ -61,6 +62,7 @@ __all__ = [
     "ok",
     "serve_asgi",
     "unique",
+    "wire_for",
 ]
 
 ISSUER = "https://broker.security.test"

@@ -8,6 +8,7 @@ Helpers assert the status of the *setup* steps they perform, so a test reads as 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -323,6 +324,13 @@ class Wire:
             events.extend(page["events"])
             if not page["events"] or len(events) >= page["total"]:
                 return events
+
+
+@contextlib.contextmanager
+def wire_for(running: Any) -> Iterator[Wire]:
+    """A :class:`Wire` to a running embedded broker, over an httpx client of its own."""
+    with httpx.Client(base_url=running.url, timeout=30.0) as client:
+        yield Wire(client, running.admin_secret, running)
 
 
 def verify_chain(events: list[dict[str, Any]]) -> None:

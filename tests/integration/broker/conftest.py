@@ -7,16 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from ._wire import Wire
-
-
-@contextlib.contextmanager
-def wire_for(running: Any) -> Iterator[Wire]:
-    with httpx.Client(base_url=running.url, timeout=30.0) as client:
-        yield Wire(client, running.admin_secret, running)
+from ._wire import Wire, wire_for
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,13 @@ from typing import Any
 
 import pytest
 from client_helpers import new_app
+from support import broker_extensions_on_or_off
 
 
 @pytest.fixture(scope="session", params=[True, False], ids=["extensions-on", "extensions-off"])
 def any_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A running broker, once with every extension and once as a reference broker would be (JWKS/feed 404)."""
-    if request.param:
-        yield request.getfixturevalue("broker")
-        return
-    from agentwrit_tools.broker import EmbeddedBroker
-
-    with EmbeddedBroker(db_path=tmp_path_factory.mktemp("plain") / "broker.db", extensions=False) as running:
-        yield running
+    yield from broker_extensions_on_or_off(request, tmp_path_factory)
 
 
 @pytest.fixture
