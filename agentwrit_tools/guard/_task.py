@@ -20,8 +20,7 @@ from types import TracebackType
 from typing import Any, Literal, overload
 
 from ..client import AsyncBroker, AsyncTaskLauncher, Broker, TaskLauncher
-from ..errors import ConfigurationError, ScopeError
-from ..scopes import parse_scope
+from ..errors import ConfigurationError
 from ..trace import Clock, ExposureReport, Sink, Trace, TraceEvent
 from ._drivers import AsyncDriver, LiveRegistry, SyncDriver
 from ._effects import AsyncCallMinter, CallFlow, CallMinter
@@ -29,6 +28,7 @@ from ._flow import CallContext, LiveCall, call_flow, record_expired, record_rele
 from ._policy import Policy
 from ._result import ToolResult
 from ._tool import ScopedTool
+from ._validate import checked_id, checked_policy, checked_scopes, positive_seconds
 
 __all__ = ["Task"]
 
@@ -36,28 +36,11 @@ DEFAULT_BUDGET = 300
 DEFAULT_TTL = 60
 
 
-def _id(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value or "/" in value or len(value) > 256:
-        raise ConfigurationError(f"{what} must be a non-empty string without '/' (at most 256 characters)")
-    return value
-
-
-def _seconds(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{what} must be a positive whole number of seconds")
-    return value
-
-
 def _ceiling(value: str | Sequence[str]) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else list(value)
     if not items:
         raise ConfigurationError("a task needs a ceiling: at least one scope")
-    try:
-        for item in items:
-            parse_scope(item)
-    except ScopeError as exc:
-        raise ConfigurationError(f"task ceiling: {exc}") from exc
-    return tuple(dict.fromkeys(items))
+    return checked_scopes(items, "task ceiling")
 
 
 def _trace(trace: Trace | None, task_id: str, orch_id: str, sinks: Iterable[Sink], clock: Clock | None) -> Trace:
@@ -143,14 +126,12 @@ class Task:
         minter: CallMinter | AsyncCallMinter | None = None,
         trace: Trace | None = None,
     ) -> None:
-        self.orch_id = _id(orch_id, "orch_id")
-        self.task_id = _id(task_id, "task_id")
+        self.orch_id = checked_id(orch_id, "orch_id")
+        self.task_id = checked_id(task_id, "task_id")
         self.ceiling = _ceiling(ceiling)
-        self.budget = _seconds(budget, "budget")
-        self.ttl = min(_seconds(ttl, "ttl"), self.budget)
-        if policy is not None and not isinstance(policy, Policy):
-            raise ConfigurationError("policy must be a Policy (e.g. Policy.tell_model())")
-        self.policy = policy or Policy.tell_model()
+        self.budget = positive_seconds(budget, "budget")
+        self.ttl = min(positive_seconds(ttl, "ttl"), self.budget)
+        self.policy = checked_policy(policy)
         self.trace = _trace(trace, self.task_id, self.orch_id, sinks, clock)
         self._tools = _by_name(tools)
         self._registry = LiveRegistry()

@@ -28,6 +28,7 @@ import anyio
 from ..client import AsyncBroker, Broker
 from ..errors import ConfigurationError
 from ..guard import Policy
+from ..guard._validate import checked_id, checked_policy, positive_seconds
 from ..trace import Clock, Sink, Trace
 from ._drivers import AsyncEdge, SyncEdge
 from ._errors import DelegationTooDeep
@@ -44,18 +45,6 @@ DEFAULT_BUDGET = 300
 DEFAULT_CALL_TTL = 60
 REGISTRATION_TTL = 5
 """Seconds a freshly registered agent's own token may live; it is released at once, this bounds a failed release."""
-
-
-def _id(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value or "/" in value or len(value) > 256:
-        raise ConfigurationError(f"{what} must be a non-empty string without '/' (at most 256 characters)")
-    return value
-
-
-def _seconds(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{what} must be a positive whole number of seconds")
-    return value
 
 
 class Pipeline:
@@ -82,7 +71,7 @@ class Pipeline:
             if item.name in names:
                 raise ConfigurationError(f"two stages are named {item.name!r}")
             names.add(item.name)
-        self.max_depth = _seconds(max_depth, "max_depth")  # a positive whole number, like a duration
+        self.max_depth = positive_seconds(max_depth, "max_depth")  # a positive whole number, like a duration
         if len(self.stages) > self.max_depth:
             last = self.stages[-1].name
             raise DelegationTooDeep(
@@ -109,17 +98,15 @@ class Pipeline:
         sinks: Iterable[Sink],
         clock: Clock | None,
     ) -> RunState:
-        if policy is not None and not isinstance(policy, Policy):
-            raise ConfigurationError("policy must be a Policy (e.g. Policy.tell_model())")
-        orch, task = _id(orch_id, "orch_id"), _id(task_id, "task_id")
+        orch, task = checked_id(orch_id, "orch_id"), checked_id(task_id, "task_id")
         return RunState(
             stages=self.stages,
             orch_id=orch,
             task_id=task,
             ceiling=scopes_of(ceiling, "the task ceiling"),
-            budget=_seconds(budget, "budget"),
-            call_ttl=_seconds(call_ttl, "call_ttl"),
-            policy=policy or Policy.tell_model(),
+            budget=positive_seconds(budget, "budget"),
+            call_ttl=positive_seconds(call_ttl, "call_ttl"),
+            policy=checked_policy(policy),
             max_depth=self.max_depth,
             registration_ttl=REGISTRATION_TTL,
             trace=Trace(task_id=task, orch_id=orch, sinks=sinks, clock=clock),

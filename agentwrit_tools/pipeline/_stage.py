@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, ScopeError, UnsafeArgumentError
 from ..guard import Policy, ScopedTool
+from ..guard._validate import checked_scopes
 from ..scopes import WILDCARD, ScopeTemplate, parse_scope, render_scopes
 
 if TYPE_CHECKING:
@@ -55,13 +56,7 @@ class Halt(Exception):
 
 def scopes_of(value: object, where: str) -> tuple[str, ...]:
     """Validate one scope or a list of them into a de-duplicated tuple; ConfigurationError otherwise."""
-    items = _scope_items(value, where)
-    try:
-        for item in items:
-            parse_scope(item)
-    except ScopeError as exc:
-        raise ConfigurationError(f"{where}: {exc}") from exc
-    return tuple(dict.fromkeys(items))
+    return checked_scopes(_scope_items(value, where), where)
 
 
 def _scope_items(value: object, where: str) -> list[str]:
