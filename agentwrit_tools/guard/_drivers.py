@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -37,7 +37,7 @@ from ._effects import AsyncCallMinter, CallFlow, CallMinter, Mint, MintOutcome, 
 from ._flow import LiveCall
 from ._result import ToolResult
 
-__all__ = ["AsyncDriver", "LiveRegistry", "SyncDriver"]
+__all__ = ["AsyncDriver", "LiveRegistry", "SyncDriver", "obtain_shielded", "release_now", "release_shielded"]
 
 
 class LiveRegistry:
@@ -61,6 +61,42 @@ class LiveRegistry:
 
     def __len__(self) -> int:
         return len(self._live)
+
+
+def release_now(credential: Any) -> tuple[bool, Exception | None]:
+    """Release at the broker: (this release killed the token, the error when it did not go through)."""
+    try:
+        killed = credential.release()
+    except Exception as exc:
+        return False, exc
+    return bool(killed), None
+
+
+async def release_shielded(credential: Any) -> tuple[bool, Exception | None]:
+    """See :func:`release_now`; shielded, so a release completes even while the caller is being cancelled."""
+    killed: Any = False
+    error: Exception | None = None
+    with anyio.CancelScope(shield=True):
+        try:
+            killed = await credential.release()
+        except Exception as exc:
+            error = exc
+    return bool(killed), error
+
+
+async def obtain_shielded(obtain: Callable[[], Awaitable[Any]]) -> tuple[Any, AgentWritError | None]:
+    """Await a mint, registration or delegation to its end even under cancellation: (credential, error).
+
+    A credential that reached the broker is then seen, and released, rather than left alive to its TTL.
+    """
+    credential: Any = None
+    error: AgentWritError | None = None
+    with anyio.CancelScope(shield=True):
+        try:
+            credential = await obtain()
+        except AgentWritError as exc:
+            error = exc
+    return credential, error
 
 
 class _DriverBase:
@@ -168,11 +204,7 @@ class SyncDriver(_DriverBase):
 
     def _release(self, credential: Any, pending: dict[str, Any]) -> ReleaseOutcome:
         pending.pop(credential.claims.jti, None)
-        try:
-            killed = credential.release()
-        except Exception as exc:
-            return self._released(credential, False, exc)
-        return self._released(credential, bool(killed), None)
+        return self._released(credential, *release_now(credential))
 
     def release(self, credential: Any) -> ReleaseOutcome:
         """Release outside a flow (task close)."""
@@ -215,13 +247,7 @@ class AsyncDriver(_DriverBase):
 
     async def _mint(self, mint: Mint, pending: dict[str, Any]) -> MintOutcome:
         started = self.clock()
-        credential: Any = None
-        error: AgentWritError | None = None
-        with anyio.CancelScope(shield=True):
-            try:
-                credential = await self.launcher.mint(list(mint.scopes), ttl=mint.ttl)
-            except AgentWritError as exc:
-                error = exc
+        credential, error = await obtain_shielded(lambda: self.launcher.mint(list(mint.scopes), ttl=mint.ttl))
         if error is not None:
             return MintOutcome(None, error, started, self.clock())
         return self._minted(mint, credential, started, pending)
@@ -249,14 +275,7 @@ class AsyncDriver(_DriverBase):
 
     async def _release(self, credential: Any, pending: dict[str, Any]) -> ReleaseOutcome:
         pending.pop(credential.claims.jti, None)
-        killed: Any = False
-        error: Exception | None = None
-        with anyio.CancelScope(shield=True):
-            try:
-                killed = await credential.release()
-            except Exception as exc:
-                error = exc
-        return self._released(credential, bool(killed), error)
+        return self._released(credential, *await release_shielded(credential))
 
     async def release(self, credential: Any) -> ReleaseOutcome:
         """Release outside a flow (task close)."""

@@ -14,7 +14,7 @@ that the guard's driver calls in place of a launcher; it runs :func:`call_creden
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 import anyio
@@ -23,6 +23,7 @@ import anyio.to_thread
 from ..client import AsyncBroker, AsyncCredential, Broker, Credential
 from ..errors import AgentWritError
 from ..guard import Task
+from ..guard._drivers import obtain_shielded, release_now, release_shielded
 from ._context import StageContext
 from ._effects import (
     Delegate,
@@ -136,11 +137,7 @@ class SyncEdge(_EdgeBase):
         return self._obtained(effect, credential, started)
 
     def _release(self, effect: Release) -> ReleaseOutcome:
-        try:
-            killed = effect.credential.release()
-        except Exception as exc:
-            return self._released(False, exc)
-        return self._released(bool(killed), None)
+        return self._released(*release_now(effect.credential))
 
     def _run_stage(self, effect: RunStage) -> StageOutcome:
         started = self.run.clock()
@@ -181,15 +178,9 @@ class AsyncEdge(_EdgeBase):
         finally:
             flow.close()
 
-    async def _shielded(self, effect: Register | Delegate, obtain: Callable[[], Any]) -> Obtained:
+    async def _shielded(self, effect: Register | Delegate, obtain: Callable[[], Awaitable[Any]]) -> Obtained:
         started = self.run.clock()
-        credential: Any = None
-        error: AgentWritError | None = None
-        with anyio.CancelScope(shield=True):
-            try:
-                credential = await obtain()
-            except AgentWritError as exc:
-                error = exc
+        credential, error = await obtain_shielded(obtain)
         if error is not None:
             return self._failed(error, started)
         return self._obtained(effect, credential, started)
@@ -203,14 +194,7 @@ class AsyncEdge(_EdgeBase):
         )
 
     async def _release(self, effect: Release) -> ReleaseOutcome:
-        killed: Any = False
-        error: Exception | None = None
-        with anyio.CancelScope(shield=True):
-            try:
-                killed = await effect.credential.release()
-            except Exception as exc:
-                error = exc
-        return self._released(bool(killed), error)
+        return self._released(*await release_shielded(effect.credential))
 
     async def _run_stage(self, effect: RunStage) -> StageOutcome:
         started = self.run.clock()

@@ -9,7 +9,8 @@ sends back an outcome. Outcomes are values, never exceptions, so a flow reaches 
   the launcher's ``allowed_scope``) → :class:`Obtained`.
 * :class:`Delegate` — ``credential`` delegates ``scopes`` to agent ``to`` (the broker checks them against the
   credential's scope and its chain's depth) → :class:`Obtained`.
-* :class:`Release` — release a credential → :class:`ReleaseOutcome`.
+* :class:`Release` — release a credential → :class:`ReleaseOutcome` (the guard's own two: a release is the
+  same effect wherever the credential came from).
 * :class:`OpenLauncher` — a launcher whose ``allowed_scope`` is ``scopes`` (no I/O until it is used).
 * :class:`RunStage` — build the stage's guard task and context, run the body, close the task →
   :class:`StageOutcome`.
@@ -23,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from ..guard._effects import Release, ReleaseOutcome
 
 if TYPE_CHECKING:
     from ._ledger import Kind
@@ -69,13 +72,6 @@ class Delegate:
 
 
 @dataclass(frozen=True, slots=True)
-class Release:
-    """Release ``credential`` at the broker."""
-
-    credential: Any = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
 class OpenLauncher:
     """Make a launcher whose ``allowed_scope`` is ``scopes``; its launch token lives at most ``budget`` seconds."""
 
@@ -101,15 +97,6 @@ class Obtained:
     error: BaseException | None
     started: float
     ended: float
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseOutcome:
-    """``killed``: this release killed the token (False: it was already dead). ``error``: it did not go through."""
-
-    killed: bool
-    error: BaseException | None
-    at: float
 
 
 @dataclass(frozen=True, slots=True)
