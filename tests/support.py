@@ -1,5 +1,5 @@
-"""Shared by the broker-backed suites: a broker with extensions on or off, asking the broker what a task minted
-and whether a token a tool body saw is dead.
+"""Shared by the broker-backed suites: a broker with extensions on or off, a record of what tool and stage bodies
+saw, and asking the broker what a task minted and whether a token a body saw is dead.
 
 Test modules import it by name (``from support import …``): ``tests/`` is on the import path through its
 ``conftest.py``, as each suite's own ``*_support`` module is through its folder.
@@ -7,7 +7,9 @@ Test modules import it by name (``from support import …``): ``tests/`` is on t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pytest
@@ -21,6 +23,59 @@ MINTING = ("agent_registered", "token_issued")
 class HasToken(Protocol):
     @property
     def token(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a body saw of a credential (the token is kept only to prove it dead afterwards)."""
+
+    label: str
+    token: str
+    jti: str
+    agent_id: str
+    scope: tuple[str, ...]
+    chain: tuple[str, ...]
+    claims: Any
+    validated: Any = None
+
+
+class Recorder:
+    """Thread-safe record of every credential a tool or stage body held, labelled by the body.
+
+    With ``validate`` (``operator.validate``), each credential is also checked by the broker while it is live,
+    and the broker's claims are kept: the lineage asserted is the one the broker vouches for.
+    """
+
+    def __init__(self, validate: Callable[[str], Any] | None = None) -> None:
+        self.seen: list[Seen] = []
+        self._validate = validate
+        self._lock = threading.Lock()
+
+    def saw(self, label: str, credential: Any) -> Seen:
+        claims = credential.claims
+        chain = tuple(record.agent for record in claims.delegation_chain)
+        validated = self._validate(credential.access_token) if self._validate is not None else None
+        seen = Seen(
+            label, credential.access_token, claims.jti, claims.sub, tuple(claims.scope), chain, claims, validated
+        )
+        with self._lock:
+            self.seen.append(seen)
+        return seen
+
+    @property
+    def runs(self) -> int:
+        return len(self.seen)
+
+    @property
+    def scopes(self) -> list[tuple[str, ...]]:
+        return [seen.scope for seen in self.seen]
+
+    def of(self, label: str) -> list[Seen]:
+        return [s for s in self.seen if s.label == label]
+
+    def one(self, label: str) -> Seen:
+        [found] = self.of(label)
+        return found
 
 
 def is_dead(operator: Broker, token: str) -> bool:

@@ -7,10 +7,9 @@ on every run — which is what lets a recorded model exchange replay.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
-from support import assert_dead
+from support import Recorder, assert_dead
 
 from agentwrit_tools import Broker, Credential, current_credential, scoped_tool
 from agentwrit_tools.guard import ScopedTool
@@ -111,35 +110,6 @@ RULES: RuleSet = parse_rules(
         ]
     }
 )
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What one tool body saw of its credential (the token is kept only to prove it dead afterwards)."""
-
-    tool: str
-    token: str
-    jti: str
-    scope: tuple[str, ...]
-    claims: Any
-
-
-class Recorder:
-    """Thread-safe record of every credential a tool body received, and of when each body ran."""
-
-    def __init__(self) -> None:
-        self.seen: list[Seen] = []
-        self._lock = threading.Lock()
-
-    def saw(self, tool: str, credential: Any) -> Seen:
-        seen = Seen(tool, credential.access_token, credential.claims.jti, tuple(credential.scope), credential.claims)
-        with self._lock:
-            self.seen.append(seen)
-        return seen
-
-    @property
-    def scopes(self) -> list[tuple[str, ...]]:
-        return [seen.scope for seen in self.seen]
 
 
 def medical_tools(recorder: Recorder, barrier: threading.Barrier | None = None) -> list[ScopedTool]:

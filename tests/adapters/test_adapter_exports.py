@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from adapter_support import Recorder, medical_tools
+from adapter_support import medical_tools
+from support import Recorder
 
 import agentwrit_tools.adapters.langchain as langchain_adapter
 import agentwrit_tools.adapters.openai as openai_adapter

@@ -11,7 +11,7 @@ from typing import Any
 
 import openai
 import pytest
-from adapter_support import ASK_RECORD, INJECTIONS, SYSTEM, Recorder, assert_all_dead, medical_tools
+from adapter_support import ASK_RECORD, INJECTIONS, SYSTEM, assert_all_dead, medical_tools
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableLambda
@@ -21,7 +21,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from model_cassettes import model_cassette
-from support import assert_nothing_minted, audit
+from support import Recorder, assert_nothing_minted, audit
 
 from agentwrit_tools import AsyncBroker, Broker, Task
 from agentwrit_tools.adapters.langchain import as_langchain_tools

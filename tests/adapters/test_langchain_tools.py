@@ -7,12 +7,12 @@ import asyncio
 from typing import Annotated, Any
 
 import pytest
-from adapter_support import Recorder, assert_all_dead, medical_tools
+from adapter_support import assert_all_dead, medical_tools
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool, ToolException, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
-from support import assert_nothing_minted
+from support import Recorder, assert_nothing_minted
 
 from agentwrit_tools import AccessDenied, AsyncBroker, Broker, ConfigurationError, Policy, Task, current_credential
 from agentwrit_tools.adapters.langchain import GuardedTool, as_langchain_tool, as_langchain_tools, wrap_langchain_tool
@@ -205,7 +205,7 @@ async def test_wrapped_tools_use_their_coroutine_on_an_async_task(
         second = await decorated.ainvoke({"patient_id": "P-1042", "include_history": True})
     assert first.startswith("structured-async read with")
     assert second == "decorated read with read:records:P-1042 +history"
-    assert [seen.tool for seen in recorder.seen] == ["structured-async", "decorated"]
+    assert [seen.label for seen in recorder.seen] == ["structured-async", "decorated"]
     assert_all_dead(operator, recorder, task)
 
 

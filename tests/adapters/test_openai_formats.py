@@ -7,9 +7,10 @@ import sys
 from typing import Any
 
 import pytest
-from adapter_support import Recorder, medical_tools
+from adapter_support import medical_tools
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
+from support import Recorder
 
 from agentwrit_tools import ConfigurationError, Credential, scoped_tool
 from agentwrit_tools.adapters.openai import (

@@ -12,9 +12,9 @@ from typing import Any
 
 import openai
 import pytest
-from adapter_support import ASK_RECORD, SYSTEM, Recorder, assert_all_dead, medical_tools
+from adapter_support import ASK_RECORD, SYSTEM, assert_all_dead, medical_tools
 from model_cassettes import model_cassette
-from support import audit
+from support import Recorder, audit
 
 from agentwrit_tools import AsyncBroker, Broker, ConfigurationError, Task
 from agentwrit_tools.adapters.openai import (

@@ -9,8 +9,8 @@ from typing import Any
 
 import openai
 import pytest
-from adapter_support import INJECTIONS, Recorder, assert_all_dead, medical_tools
-from support import assert_nothing_minted, audit
+from adapter_support import INJECTIONS, assert_all_dead, medical_tools
+from support import Recorder, assert_nothing_minted, audit
 
 from agentwrit_tools import AccessDenied, AsyncBroker, Broker, Policy, Task
 from agentwrit_tools.adapters.openai import (

@@ -1,4 +1,4 @@
-"""Shared by the pipeline tests: a support-desk pipeline's tools, a recorder of what bodies saw, and audit reads.
+"""Shared by the pipeline tests: a support-desk pipeline's tools and the audit reads that follow a run's tokens.
 
 The pipeline is the one from issue 5: triage (reads the ticket) → knowledge (searches the knowledge base) →
 response (posts the reply to that one ticket), each stage holding less than the one before.
@@ -6,12 +6,9 @@ response (posts the reply to that one ticket), each stage holding less than the 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from support import assert_dead, audit
+from support import Recorder, assert_dead, audit
 
 from agentwrit_tools import Broker, scoped_tool
 from agentwrit_tools.guard import ScopedTool
@@ -20,48 +17,6 @@ APP_SCOPES = ["read:tickets:*", "read:kb:*", "write:replies:*", "read:customers:
 CEILING = ["read:tickets:*", "read:kb:*", "write:replies:*"]
 TRIAGE = ["read:tickets:*", "read:kb:*", "write:replies:*"]
 KNOWLEDGE = ["read:kb:*", "write:replies:*"]
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What a body saw of a credential (the token is kept only to prove it dead afterwards)."""
-
-    label: str
-    token: str
-    jti: str
-    agent_id: str
-    scope: tuple[str, ...]
-    chain: tuple[str, ...]
-    validated: Any = None
-
-
-class Recorder:
-    """Thread-safe record of every credential a stage or tool body held.
-
-    With ``validate`` (``operator.validate``), each credential is also checked by the broker while it is live,
-    and the broker's claims are kept: the lineage asserted is the one the broker vouches for.
-    """
-
-    def __init__(self, validate: Callable[[str], Any] | None = None) -> None:
-        self.seen: list[Seen] = []
-        self._validate = validate
-        self._lock = threading.Lock()
-
-    def saw(self, label: str, credential: Any) -> Seen:
-        claims = credential.claims
-        chain = tuple(record.agent for record in claims.delegation_chain)
-        validated = self._validate(credential.access_token) if self._validate is not None else None
-        seen = Seen(label, credential.access_token, claims.jti, claims.sub, tuple(claims.scope), chain, validated)
-        with self._lock:
-            self.seen.append(seen)
-        return seen
-
-    def of(self, label: str) -> list[Seen]:
-        return [s for s in self.seen if s.label == label]
-
-    def one(self, label: str) -> Seen:
-        [found] = self.of(label)
-        return found
 
 
 def support_tools(recorder: Recorder) -> dict[str, ScopedTool]:

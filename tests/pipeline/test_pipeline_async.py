@@ -6,8 +6,8 @@ from typing import Any
 
 import anyio
 import pytest
-from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, Recorder, assert_all_dead, ended, issued, support_tools
-from support import audit
+from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, assert_all_dead, ended, issued, support_tools
+from support import Recorder, audit
 
 from agentwrit_tools import AsyncBroker, Broker, ConfigurationError, ToolResult
 from agentwrit_tools.pipeline import DelegationRefused, Pipeline, Stage, StageContext, stage

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, Recorder, assert_all_dead, ended, issued, support_tools
-from support import audit, is_dead
+from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, assert_all_dead, ended, issued, support_tools
+from support import Recorder, audit, is_dead
 
 from agentwrit_tools import Broker
 from agentwrit_tools.pipeline import Halt, Halted, Pipeline, PipelineFinished, Stage, StageContext

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from pipeline_support import CEILING, TRIAGE, Recorder, support_tools
-from support import assert_dead
+from pipeline_support import CEILING, TRIAGE, support_tools
+from support import Recorder, assert_dead
 
 from agentwrit_tools import AsyncBroker, Broker
 from agentwrit_tools.adapters.langchain import as_langchain_tools

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, Recorder, ended, issued, scopes_issued, support_tools
-from support import assert_dead, is_dead
+from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, ended, issued, scopes_issued, support_tools
+from support import Recorder, assert_dead, is_dead
 
 from agentwrit_tools import Broker
 from agentwrit_tools.pipeline import Pipeline, Stage, StageContext

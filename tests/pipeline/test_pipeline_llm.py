@@ -10,8 +10,8 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
-from pipeline_support import CEILING, TRIAGE, Recorder, ended, issued, support_tools  # noqa: E402
-from support import assert_dead, audit  # noqa: E402
+from pipeline_support import CEILING, TRIAGE, ended, issued, support_tools  # noqa: E402
+from support import Recorder, assert_dead, audit  # noqa: E402
 
 from agentwrit_tools import AsyncBroker, Broker  # noqa: E402
 from agentwrit_tools.adapters.openai import arun_chat_loop, run_chat_loop  # noqa: E402

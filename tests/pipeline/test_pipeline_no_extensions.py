@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_support import APP_SCOPES, CEILING, KNOWLEDGE, TRIAGE, Recorder, ended, issued
+from pipeline_support import APP_SCOPES, CEILING, KNOWLEDGE, TRIAGE, ended, issued
 from pipeline_support import support_tools as tools_for
-from support import assert_dead, audit, is_dead
+from support import Recorder, assert_dead, audit, is_dead
 
 from agentwrit_tools import Broker
 from agentwrit_tools.pipeline import Pipeline, Stage, StageContext

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, Recorder, ended, issued, support_tools
-from support import audit
+from pipeline_support import CEILING, KNOWLEDGE, TRIAGE, ended, issued, support_tools
+from support import Recorder, audit
 
 from agentwrit_tools import Broker, Credential, ScopeViolation, scoped_tool
 from agentwrit_tools.pipeline import (

@@ -7,8 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
-from guard_support import Recorder
-from support import assert_dead, audit, is_dead
+from support import Recorder, assert_dead, audit, is_dead
 
 from agentwrit_tools import (
     AsyncBroker,
@@ -36,7 +35,7 @@ async def test_twenty_concurrent_calls_never_share_a_credential(
 
     @scoped_tool("read:records:{patient_id}")
     async def read_record(patient_id: str, credential: AsyncCredential) -> str:
-        recorder.saw(credential)
+        recorder.saw("read_record", credential)
         await anyio.sleep(0.05)  # overlap the calls
         scope_by_patient[patient_id] = current_credential().scope  # still this call's own, after the others ran
         return patient_id
@@ -72,7 +71,7 @@ async def test_cancellation_during_the_body_releases_and_propagates(
 
     @scoped_tool("read:records:{patient_id}")
     async def slow(patient_id: str, credential: AsyncCredential) -> str:
-        recorder.saw(credential)
+        recorder.saw("slow", credential)
         started.set()
         await anyio.sleep(30)
         return "never"
@@ -107,7 +106,7 @@ async def test_timeout_releases_the_credential(
 
         @scoped_tool("read:records:{patient_id}", timeout=0.2)
         async def stuck(patient_id: str, credential: AsyncCredential) -> str:
-            recorder.saw(credential)
+            recorder.saw("stuck", credential)
             await anyio.sleep(30)
             return "never"
 
@@ -115,7 +114,7 @@ async def test_timeout_releases_the_credential(
 
         @scoped_tool("read:records:{patient_id}", timeout=0.2)
         def stuck(patient_id: str, credential: AsyncCredential) -> str:
-            recorder.saw(credential)
+            recorder.saw("stuck", credential)
             threading.Event().wait(1.0)
             return "too late"
 
@@ -138,7 +137,7 @@ async def test_exception_in_an_async_body_releases(broker: Any, app: Any, operat
 
     @scoped_tool("write:notes:{patient_id}")
     async def write_note(patient_id: str, text: str, credential: AsyncCredential) -> str:
-        recorder.saw(credential)
+        recorder.saw("write_note", credential)
         raise ValueError(credential.access_token)
 
     async with (

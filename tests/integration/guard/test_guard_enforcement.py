@@ -6,8 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from guard_support import Recorder
-from support import MINTING, audit
+from support import MINTING, Recorder, audit
 
 from agentwrit_tools import Broker, Credential, ScopeViolation, Task, scoped_tool
 from agentwrit_tools.trace import Minted
@@ -29,7 +28,7 @@ INJECTION_CORPUS = [
 def _tool(recorder: Recorder) -> Any:
     @scoped_tool("read:records:{patient_id}")
     def read_record(patient_id: str, credential: Credential) -> str:
-        recorder.saw(credential)
+        recorder.saw("read_record", credential)
         return patient_id
 
     return read_record

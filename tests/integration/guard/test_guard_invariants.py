@@ -6,8 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from guard_support import Recorder
-from support import MINTING, assert_dead, audit, is_dead
+from support import MINTING, Recorder, assert_dead, audit, is_dead
 
 from agentwrit_tools import Broker, Credential, Task, current_credential, scoped_tool
 from agentwrit_tools.trace import Executed, Minted, Released
@@ -21,7 +20,7 @@ def _reader(recorder: Recorder, **options: Any) -> Any:
         Args:
             patient_id: the patient's id.
         """
-        seen = recorder.saw(credential)
+        seen = recorder.saw("read_record", credential)
         assert current_credential() is credential
         return {"patient": patient_id, "jti": seen.jti}
 
@@ -52,7 +51,7 @@ def test_list_argument_mints_one_credential_holding_every_rendered_scope(client:
 
     @scoped_tool(["read:records:{patient_ids}", "write:notes:{patient_ids}"])
     def summarise(patient_ids: list[str], credential: Credential) -> int:
-        recorder.saw(credential)
+        recorder.saw("summarise", credential)
         return len(patient_ids)
 
     with Task(client, orch_id="o", task_id=task_id, ceiling=["read:records:*", "write:notes:*"]) as task:
@@ -190,7 +189,7 @@ def test_release_when_the_body_does_not_return(client: Broker, operator: Broker,
 
     @scoped_tool("read:records:{patient_id}", timeout=0.3)
     def failing(patient_id: str, credential: Credential) -> str:
-        recorder.saw(credential)
+        recorder.saw("failing", credential)
         if release_on == "exception":
             raise RuntimeError(f"backend rejected {credential.access_token}")
         if release_on == "keyboard-interrupt":

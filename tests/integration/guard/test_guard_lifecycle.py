@@ -9,8 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from guard_support import Recorder
-from support import assert_dead, is_dead
+from support import Recorder, assert_dead, is_dead
 
 from agentwrit_tools import (
     AccessDenied,
@@ -37,7 +36,7 @@ def test_a_failed_release_is_recorded_not_raised_and_close_retries_it(tmp_path: 
 
     @scoped_tool("read:records:{patient_id}", ttl=30)
     def read_then_broker_dies(patient_id: str, credential: Credential) -> str:
-        recorder.saw(credential)
+        recorder.saw("read_then_broker_dies", credential)
         first.stop()  # the broker goes away while the tool holds its credential
         return "done"
 
@@ -73,7 +72,7 @@ def test_policies_that_raise_still_release(client: Broker, operator: Broker, tas
 
     @scoped_tool("read:records:{patient_id}", timeout=0.2)
     def read_record(patient_id: str, credential: Credential) -> str:
-        recorder.saw(credential)
+        recorder.saw("read_record", credential)
         if patient_id == "boom":
             raise LookupError("no such record")
         if patient_id == "slow":
@@ -109,7 +108,7 @@ def test_no_token_reaches_the_model_or_any_sink(client: Broker, task_id: str, tm
 
     @scoped_tool("read:records:{patient_id}")
     def leaky(patient_id: str, credential: Credential) -> str:
-        recorder.saw(credential)
+        recorder.saw("leaky", credential)
         if patient_id == "p-1":
             raise RuntimeError(f"upstream said: Authorization: Bearer {credential.access_token}")
         raise ToolError(f"record locked by {credential.access_token}")
