@@ -18,6 +18,7 @@ from ..errors import ConfigurationError, ScopeError
 from ..scopes import covers_all
 from . import _jwt
 from ._audit import AuditLog
+from ._checkpoint import SAFETY_PAGES, Checkpointer
 from ._db import connect, transaction
 from ._keys import SigningKey, load_or_create_key
 from ._metrics import BrokerMetrics
@@ -63,6 +64,7 @@ class BrokerCore:
         self.audit = AuditLog(conn)
         self.metrics = BrokerMetrics()
         self.verified = VerifiedTokens()
+        self._checkpointer: Checkpointer | None = None
         self.revocations = Revocations(conn, self.audit, self.metrics, cascade=settings.extensions)
         self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)
         self.app_limiter = RateLimiter(settings.app_auth_rate, settings.app_auth_burst)
@@ -85,9 +87,15 @@ class BrokerCore:
         except BaseException:
             conn.close()
             raise
+        if settings.db_path is not None:  # checkpoints off the request path (see _checkpoint)
+            conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_PAGES}")
+            core._checkpointer = Checkpointer(settings.db_path).start()
         return core
 
     def close(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
         self.conn.close()
 
     def tx(self) -> Any:
