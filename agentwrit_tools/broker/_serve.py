@@ -7,6 +7,7 @@ tracebacks.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections.abc import Callable
@@ -71,7 +72,13 @@ def serve(settings: BrokerSettings, *, on_ready: Callable[[str], None] | None = 
         if on_ready is not None:
             on_ready(url_for(settings.host, port))
         config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", ws="none")
-        uvicorn.Server(config).run(sockets=[sock])
+        server = uvicorn.Server(config)
+        # Everything alive now (the framework, the app, the imported modules) lives as long as the process. Left
+        # in the collector's oldest generation, each full collection walked it all: a 30-50 ms pause on some
+        # request every few thousand. Frozen, a full collection only walks what requests allocated since.
+        gc.collect()
+        gc.freeze()
+        server.run(sockets=[sock])
     finally:
         sock.close()
         core.close()
