@@ -69,8 +69,27 @@ class Jws:
         return _object(self.payload)
 
 
+def _kid(header_segment: str) -> str:
+    header = _object(header_segment)
+    if header.get("alg") != "EdDSA":
+        raise TokenInvalid(reason="algorithm not allowed")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise TokenInvalid(reason="no key id")
+    if "crit" in header or header.get("typ", "JWT") not in ("JWT", "jwt"):
+        raise TokenInvalid(reason="malformed")
+    return kid
+
+
+# One broker key means one header, byte for byte, on every token: accepted headers are remembered (a few).
+_accepted_headers: dict[str, str] = {}
+_HEADERS_KEPT = 8
+
+
 def parse(token: str) -> Jws:
     """Split and check the header of a compact JWS; the caller looks up the key by ``kid`` and verifies.
+
+    The payload is only decoded by :meth:`Jws.verify`, after the signature over it checked out.
 
     Raises:
         TokenInvalid: not three base64url segments, a header that is not ``EdDSA`` with a ``kid``, ``crit``
@@ -80,18 +99,16 @@ def parse(token: str) -> Jws:
     if len(parts) != 3:
         raise TokenInvalid(reason="malformed")
     header_segment, payload, signature_segment = parts
-    header = _object(header_segment)
-    if header.get("alg") != "EdDSA":
-        raise TokenInvalid(reason="algorithm not allowed")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise TokenInvalid(reason="no key id")
-    if "crit" in header or header.get("typ", "JWT") not in ("JWT", "jwt"):
-        raise TokenInvalid(reason="malformed")
+    kid = _accepted_headers.get(header_segment)
+    if kid is None:
+        kid = _kid(header_segment)
+        if len(_accepted_headers) < _HEADERS_KEPT:
+            _accepted_headers[header_segment] = kid
     signature = _b64url(signature_segment)
     if len(signature) != 64:
         raise TokenInvalid(reason="signature or claims")
-    _b64url(payload)  # shape only; it is decoded after the signature check
+    if not payload.isascii():
+        raise TokenInvalid(reason="malformed")
     return Jws(kid, f"{header_segment}.{payload}".encode("ascii"), signature, payload)
 
 

@@ -67,6 +67,7 @@ def test_headers_other_than_eddsa_with_a_kid_are_refused_before_any_signature_ch
         lambda t: t.rsplit(".", 1)[0] + ".AAAA",  # a signature of the wrong size
         lambda t: t.rsplit(".", 1)[0] + ".",
         lambda t: "." + t.split(".", 1)[1],
+        lambda t: t.replace(".", ".\u00e9", 1),  # non-ASCII in the payload segment
     ],
 )
 def test_malformed_tokens_are_refused(mangle: Any) -> None:
@@ -110,3 +111,12 @@ def test_leeway_tolerates_small_skew_and_issuer_is_checked_when_configured() -> 
     _jws.check_times(claims, now=NOW, leeway=2, issuer="b")
     with pytest.raises(TokenInvalid):
         _jws.check_times(claims, now=NOW, leeway=2, issuer="other")
+
+
+def test_the_same_header_is_checked_once_and_a_bad_one_never_remembered() -> None:
+    good = _token()
+    assert _jws.parse(good).kid == _jws.parse(good).kid == "k1"
+    bad = _token({"alg": "HS256", "kid": "k1"})
+    for _ in range(2):
+        with pytest.raises(TokenInvalid):
+            _jws.parse(bad)
