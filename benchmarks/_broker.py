@@ -49,15 +49,20 @@ class BrokerProcess:
     Args:
         db_path: an existing database to serve (e.g. one seeded with a million audit events); by default a fresh
             one in a temporary directory. Either way the broker's own admin secret is set at start.
+        profile_to: run the broker under pyinstrument and write its report there when it stops (HTML for
+            ``.html``, text otherwise).
         startup_timeout: seconds to wait for ``/v1/health``.
     """
 
-    def __init__(self, *, db_path: Path | None = None, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self, *, db_path: Path | None = None, profile_to: Path | None = None, startup_timeout: float = 60.0
+    ) -> None:
         self.admin_secret = secrets.token_urlsafe(32)
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.health: dict[str, object] = {}
         self._db_path = db_path
+        self._profile_to = profile_to
         self._startup_timeout = startup_timeout
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -83,6 +88,9 @@ class BrokerProcess:
         db = self._db_path or workdir / "b.db"
         command = [_cli_executable(), "broker", "serve", "--host", LOOPBACK, "--port", str(self.port)]
         command += ["--db", str(db), "--no-rate-limits"]
+        if self._profile_to is not None:
+            wrapper = Path(__file__).with_name("_profiled_broker.py")
+            command = [sys.executable, str(wrapper), str(self._profile_to.resolve()), *command[1:]]
         env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": self.admin_secret}
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
