@@ -8,6 +8,7 @@ operations that took at most that long, so p50 and p99 can be read off the 0.5 a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +22,10 @@ PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("raw Ed25519 verify", "local verify (JWKS + feed)", "cached verify (remote mode)", "remote validate"),
     ),
 )
+
+
+def _mantissa(value: float) -> int:
+    return round(value / 10 ** math.floor(math.log10(value)))
 
 
 def _label(name: str, values: Sequence[float]) -> str:
@@ -39,6 +44,10 @@ def draw(samples: Mapping[str, Sequence[float]], path: Path, *, title: str) -> P
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    some = FuncFormatter(lambda value, _: f"{value:g}" if value > 0 and _mantissa(value) in (2, 5) else "")
 
     figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     for axis, (name, series) in zip(axes[0], panels, strict=True):
@@ -47,6 +56,9 @@ def draw(samples: Mapping[str, Sequence[float]], path: Path, *, title: str) -> P
             shares = [(index + 1) / len(values) for index in range(len(values))]
             axis.step([v * 1e3 for v in values], shares, where="post", label=_label(label, values))
         axis.set_xscale("log")
+        axis.xaxis.set_major_formatter(plain)
+        low, high = axis.get_xlim()
+        axis.xaxis.set_minor_formatter(plain if high / low < 15 else some)  # label every tick in a narrow range
         axis.set_xlabel("latency (ms, log scale)")
         axis.set_ylabel("share of operations")
         axis.set_ylim(0, 1.01)
