@@ -25,7 +25,7 @@ PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def _mantissa(value: float) -> int:
-    return round(value / 10 ** math.floor(math.log10(value)))
+    return round(value / 10.0 ** math.floor(math.log10(value)))
 
 
 def _label(name: str, values: Sequence[float]) -> str:
