@@ -58,8 +58,8 @@ def run(ctx: Context) -> list[Figure]:
             start = time.perf_counter()
             interleave(operations, options.size(WARMUP, 3), warm)
             per_round = (time.perf_counter() - start) / options.size(WARMUP, 3)
-            if not options.quick:  # about two seconds a repetition, and enough rounds for an honest p99
-                rounds = max(200, min(600, int(2 * options.seconds / per_round)))
+            if not options.quick:  # about three seconds a repetition, and enough rounds for an honest p99
+                rounds = max(300, min(800, int(3 * options.seconds / per_round)))
             ctx.advance()
             for _ in range(options.repeat):
                 interleave(operations, rounds, latencies)
