@@ -181,14 +181,29 @@ class Revocations:
         return TokenRow.from_row(r) if r else None
 
     def feed(self, after: int, limit: int) -> dict[str, Any]:
-        """One page of the revocation feed, oldest first."""
+        """One page of the revocation feed, oldest first.
+
+        Extension: a ``token`` entry carries the token's ``exp`` (unix seconds) when the broker issued it, so a
+        verifier can forget the entry once the token has expired anyway; ``null`` when the ``jti`` is unknown.
+        """
         rows = self._conn.execute(
-            "SELECT seq, level, target, revoked_at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT r.seq, r.level, r.target, r.revoked_at, t.exp FROM revocations r"
+            " LEFT JOIN tokens t ON r.level = 'token' AND t.jti = r.target"
+            " WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
             (after, limit + 1),
         ).fetchall()
         page = rows[:limit]
         return {
-            "revocations": [{"seq": r[0], "level": r[1], "target": r[2], "revoked_at": r[3]} for r in page],
+            "revocations": [
+                {
+                    "seq": r[0],
+                    "level": r[1],
+                    "target": r[2],
+                    "revoked_at": r[3],
+                    **({"exp": r[4]} if r[1] == "token" else {}),
+                }
+                for r in page
+            ],
             "next_after": page[-1][0] if page else after,
             "has_more": len(rows) > limit,
         }

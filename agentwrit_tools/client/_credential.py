@@ -91,7 +91,7 @@ class CredentialBase(Generic[D]):
     def _release_flow(self) -> Flow[bool]:
         if self._released:
             return False
-        killed = yield from _flows.release(self._core, self._token, self._claims.jti)
+        killed = yield from _flows.release(self._core, self._token, self._claims.jti, self._claims.exp)
         self._released = True
         return killed
 

@@ -87,7 +87,7 @@ def check_ttl(ttl: int | None) -> None:
         raise ConfigurationError("ttl must be a positive whole number of seconds")
 
 
-def release(core: Core, token: str, jti: str | None = None) -> Flow[bool]:
+def release(core: Core, token: str, jti: str | None = None, exp: int | None = None) -> Flow[bool]:
     """``POST /v1/token/release``. True when this call killed the token, False when it was already dead.
 
     401/403 mean expired, revoked or already released: the goal (a dead token) holds, so they are not errors.
@@ -100,7 +100,7 @@ def release(core: Core, token: str, jti: str | None = None) -> Flow[bool]:
     else:
         killed = True
     if jti is not None:
-        core.verifier.note_revoked("token", jti)
+        core.verifier.note_revoked("token", jti, exp)
     return killed
 
 
@@ -246,7 +246,7 @@ def renew(core: Core, token: str, previous: Claims) -> Flow[Minted]:
     """``POST /v1/token/renew``: same subject and scope, fresh jti and exp; the predecessor is revoked."""
     call = Call("POST", "/v1/token/renew", bearer=token)
     grant = parse(TokenGrant, call, (yield from send(call, core.policy)))
-    core.verifier.note_revoked("token", previous.jti)  # the broker revoked the predecessor
+    core.verifier.note_revoked("token", previous.jti, previous.exp)  # the broker revoked the predecessor
     claims = yield from _verified(core, grant.access_token)
     minted = Minted(claims.sub, grant.access_token, claims)
     return (yield from _gate(core, minted, previous.scope, call=call, sub=previous.sub))

@@ -187,6 +187,7 @@ class RevocationEntry(_Wire):
     level: str
     target: str
     revoked_at: str = ""
+    exp: int | None = None  # extension: the revoked token's expiry, on token entries when the broker knows it
 
 
 class RevocationPage(_Wire):

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -49,31 +52,79 @@ _FEED_PAGE = 1000
 
 
 class RevocationSet:
-    """What the revocation feed has told us so far, by level, plus the cursor for the next delta."""
+    """What the revocation feed has told us so far, by level, plus the cursor for the next delta.
 
-    def __init__(self) -> None:
+    **Memory.** Token-level entries (one per release, renewal or revoked ``jti``) are the only ones that grow
+    with the number of calls, and each is useful only while its token could still pass the ``exp`` check. They
+    are kept with a *deadline*: the token's ``exp`` when known (our own releases know it from verified claims;
+    the broker's feed carries it as an extension field), otherwise ``revoked_at`` + ``max_token_ttl`` — a token
+    is issued before it is revoked and no token outlives the contract's global max TTL, so that bound is
+    generous but safe (a broker configured with a longer max TTL needs a matching ``max_token_ttl``). An
+    unparseable ``revoked_at`` counts from when we learned of the entry. An entry is dropped once its deadline
+    is more than ``leeway`` seconds in the past: from then on the ``exp`` check refuses the token anyway. Pruning
+    pops a min-heap on insertions and feed syncs, so it costs nothing when there is nothing to drop and is never
+    done by ``match``. Agent, task and chain rules are few and kept for good.
+    """
+
+    def __init__(
+        self, *, leeway: float = 2.0, max_token_ttl: float = 86400.0, wall: Callable[[], float] = time.time
+    ) -> None:
         self.after = 0
         self.synced_at: float | None = None
-        self._targets: dict[str, set[str]] = {"token": set(), "agent": set(), "task": set(), "chain": set()}
+        self._leeway = leeway
+        self._max_ttl = max_token_ttl
+        self._wall = wall
+        self._tokens: dict[str, float] = {}  # jti -> deadline (unix seconds)
+        self._deadlines: list[tuple[float, str]] = []  # min-heap; may hold superseded deadlines
+        self._targets: dict[str, set[str]] = {"agent": set(), "task": set(), "chain": set()}
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._targets.values())
+        return len(self._tokens) + sum(len(v) for v in self._targets.values())
 
-    def add(self, level: str, target: str) -> None:
+    def add(self, level: str, target: str, exp: float | None = None) -> None:
         """Record a revocation we caused ourselves (release, renew, operator revoke) ahead of the feed."""
-        self._targets.setdefault(level, set()).add(target)
+        if level == "token":
+            self._add_token(target, exp if exp is not None else self._wall() + self._max_ttl)
+            self.prune()
+        else:
+            self._targets.setdefault(level, set()).add(target)
 
     def apply(self, entries: Iterable[RevocationEntry], next_after: int) -> None:
         for entry in entries:
             # An unknown level from a newer broker is kept: it cannot match anything, and dropping it silently
             # would hide the gap. Revocations only ever add, so applying a page twice is harmless.
-            self._targets.setdefault(entry.level, set()).add(entry.target)
+            if entry.level == "token":
+                self._add_token(entry.target, self._deadline(entry))
+            else:
+                self._targets.setdefault(entry.level, set()).add(entry.target)
         self.after = max(self.after, next_after)
+        self.prune()
+
+    def prune(self) -> None:
+        """Forget token entries whose token can no longer pass the ``exp`` check."""
+        cutoff = self._wall() - self._leeway
+        heap, tokens = self._deadlines, self._tokens
+        while heap and heap[0][0] < cutoff:
+            deadline, jti = heapq.heappop(heap)
+            if tokens.get(jti) == deadline:  # not superseded by a later deadline for the same jti
+                del tokens[jti]
+
+    def _add_token(self, jti: str, deadline: float) -> None:
+        known = self._tokens.get(jti)
+        if known is None or deadline > known:
+            self._tokens[jti] = deadline
+            heapq.heappush(self._deadlines, (deadline, jti))
+
+    def _deadline(self, entry: RevocationEntry) -> float:
+        if entry.exp is not None:
+            return float(entry.exp)
+        revoked_at = _epoch_seconds(entry.revoked_at)
+        return (revoked_at if revoked_at is not None else self._wall()) + self._max_ttl
 
     def match(self, claims: Claims) -> str | None:
         """The level at which ``claims`` is revoked, or None."""
         t = self._targets
-        if claims.jti in t["token"]:
+        if claims.jti in self._tokens:
             return "token"
         if claims.sub in t["agent"]:
             return "agent"
@@ -83,6 +134,22 @@ class RevocationSet:
         if root is not None and root in t["chain"]:
             return "chain"
         return None
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.\d+)?(?:[Zz]|([+-])(\d\d):(\d\d))")
+
+
+def _epoch_seconds(text: str) -> float | None:
+    """Whole seconds of an RFC 3339 timestamp, or None when it is not one (Python 3.10 lacks a full parser)."""
+    match = _RFC3339.fullmatch(text.strip())
+    if match is None:
+        return None
+    try:
+        base = datetime.strptime(f"{match[1]}T{match[2]}", "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    offset = (int(match[4]) * 3600 + int(match[5]) * 60) * (1 if match[3] == "+" else -1) if match[3] else 0
+    return base.timestamp() - offset
 
 
 def _check_shape(token: object) -> None:
@@ -107,6 +174,8 @@ class VerifierCore:
         audience: a value that must be in ``aud`` (None: not checked).
         jwks_refetch_interval: minimum seconds between JWKS fetches caused by unknown ``kid`` values.
         cache_size: maximum number of remote answers kept (each for at most ``revocation_bound``).
+        max_token_ttl: the broker's global max TTL, bounding how long a token-level revocation with no known
+            ``exp`` is kept after its ``revoked_at`` (see :class:`RevocationSet`).
     """
 
     def __init__(
@@ -120,6 +189,7 @@ class VerifierCore:
         audience: str | None = None,
         jwks_refetch_interval: float = 10.0,
         cache_size: int = 1024,
+        max_token_ttl: float = 86400.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -136,7 +206,7 @@ class VerifierCore:
         self._wall = wall
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._jwks_at: float | None = None
-        self.revocations = RevocationSet()
+        self.revocations = RevocationSet(leeway=leeway, max_token_ttl=max_token_ttl, wall=wall)
         self._answers: OrderedDict[bytes, tuple[float, Claims]] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()  # threads of a sync Broker share the cache; never held across I/O
@@ -179,13 +249,14 @@ class VerifierCore:
             raise TokenRevoked(level=level)
         return claims
 
-    def note_revoked(self, level: str, target: str) -> None:
+    def note_revoked(self, level: str, target: str, exp: float | None = None) -> None:
         """Refuse tokens this process itself has just killed, without waiting for the feed or the cache.
 
         The bound above holds for revocations made anywhere; for our own releases, renewals and operator calls
         we know at once, so a ``release()`` followed by ``verify()`` in the same process never succeeds.
+        ``exp`` (a token's verified expiry) lets the entry be forgotten once the token has expired anyway.
         """
-        self.revocations.add(level, target)
+        self.revocations.add(level, target, exp)
 
     def validate(self, token: str, *, use_cache: bool = False) -> Flow[Claims]:
         """Ask the broker. With ``use_cache``, reuse a valid answer younger than ``revocation_bound``."""

@@ -123,6 +123,10 @@ def test_revocation_feed_lists_revocations_releases_and_cascades_in_order(fresh_
     assert {"level": "agent", "target": by_agent.agent_id} in [
         {"level": e["level"], "target": e["target"]} for e in entries
     ]
+    # Token entries carry the token's exp (an extension field), so verifiers can forget them after expiry.
+    released_entry = next(e for e in entries if e["level"] == "token" and e["target"] == released.jti)
+    assert released_entry["exp"] == claims_of(released.token)["exp"]
+    assert all("exp" not in e for e in entries if e["level"] != "token")
     # The release precedes the later revocations.
     assert token_targets.index(revoked.jti) < token_targets.index(released.jti) < token_targets.index(root.jti)
 

@@ -81,10 +81,16 @@ class FakeBroker:
     def claims_of(self, token: str) -> dict[str, Any]:
         return jwt.decode(token, self.key.public_key(), algorithms=["EdDSA"], leeway=5, options={"verify_aud": False})
 
-    def revoke(self, level: str, target: str) -> None:
-        self.feed_entries.append(
-            {"seq": len(self.feed_entries) + 1, "level": level, "target": target, "revoked_at": "2025-01-01T00:00:00Z"}
-        )
+    def revoke(self, level: str, target: str, *, exp: int | None = None, revoked_at: str | None = None) -> None:
+        entry: dict[str, Any] = {
+            "seq": len(self.feed_entries) + 1,
+            "level": level,
+            "target": target,
+            "revoked_at": revoked_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        if exp is not None:
+            entry["exp"] = exp
+        self.feed_entries.append(entry)
         if level == "token":
             self.revoked.add(target)
 

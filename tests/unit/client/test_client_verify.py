@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import jwt
@@ -230,3 +231,85 @@ def test_feed_sync_time_is_when_the_request_started() -> None:
     core = _core(clock, revocation_bound=1.0)
     drive(core.verify(_agent_token(broker)), broker)
     assert core.revocations.synced_at == 1000.0
+
+
+class Wall:
+    """A settable wall clock (unix seconds) for the expiry checks and revocation pruning."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_revocations_are_forgotten_once_the_token_has_expired() -> None:
+    broker, clock, wall = FakeBroker(), Clock(), Wall()
+    core = _core(clock, wall=wall, leeway=2.0)
+    token = _agent_token(broker, exp=int(wall.now) + 60)
+    claims = drive(core.verify(token), broker)
+    core.note_revoked("token", claims.jti, claims.exp)  # our own release: exp known from the claims
+    broker.revoke("token", "fed-with-exp", exp=int(wall.now) + 60)
+    broker.revoke("token", "fed-without-exp")  # a reference-style feed: no exp, revoked_at is now
+    broker.revoke("agent", "spiffe://agentwrit.local/agent/o/t/gone")
+    clock.advance(2)
+    wall.now += 30
+    with pytest.raises(TokenRevoked) as info:  # revoked and not yet expired: still refused locally
+        drive(core.verify(token), broker)
+    assert info.value.level == "token"
+    assert len(core.revocations) == 4
+
+    wall.now += 31  # past exp, but within the leeway: still kept and still refused
+    clock.advance(2)
+    with pytest.raises(TokenRevoked):
+        drive(core.verify(token), broker)
+    assert len(core.revocations) == 4
+
+    wall.now += 2  # more than the leeway past exp: the exp check refuses it, the entries can go
+    clock.advance(2)
+    with pytest.raises(TokenInvalid) as expired:
+        drive(core.verify(token), broker)
+    assert not isinstance(expired.value, TokenRevoked)
+    drive(core.verify(_agent_token(broker, exp=int(wall.now) + 60)), broker)  # the next feed sync prunes
+    assert len(core.revocations) == 2  # the agent rule, and the entry without exp (bounded by the max TTL)
+
+    wall.now += 86400  # revoked_at + the global max TTL (+ leeway) has passed too
+    core.revocations.prune()
+    assert len(core.revocations) == 1  # agent/task/chain rules are kept for good
+
+
+def test_a_token_revoked_without_known_exp_stays_refused_within_the_max_ttl() -> None:
+    broker, clock, wall = FakeBroker(), Clock(), Wall()
+    core = _core(clock, wall=wall, max_token_ttl=3600)
+    token = _agent_token(broker, exp=int(wall.now) + 3000)
+    claims = drive(core.verify(token), broker)
+    core.note_revoked("token", claims.jti)  # e.g. an operator revoke: no exp at hand
+    for _ in range(200):  # many later insertions that expire at once must not evict it
+        core.note_revoked("token", secrets.token_hex(8), wall.now - 10)
+    wall.now += 2900
+    clock.advance(2)
+    with pytest.raises(TokenRevoked):
+        drive(core.verify(token), broker)
+    assert len(core.revocations) == 1
+
+
+def test_a_later_deadline_for_the_same_jti_wins() -> None:
+    broker, clock, wall = FakeBroker(), Clock(), Wall()
+    core = _core(clock, wall=wall)
+    token = _agent_token(broker, exp=int(wall.now) + 600)
+    claims = drive(core.verify(token), broker)
+    broker.revoke("token", claims.jti, exp=int(wall.now) + 10)  # an understated exp must not shorten ours
+    core.note_revoked("token", claims.jti, claims.exp)
+    wall.now += 100
+    clock.advance(2)
+    with pytest.raises(TokenRevoked):
+        drive(core.verify(token), broker)
+
+
+def test_rfc3339_revoked_at_parses_offsets_and_fractions() -> None:
+    from agentwrit_tools.client._verify import _epoch_seconds
+
+    assert _epoch_seconds("1970-01-01T01:00:00.123456789Z") == 3600
+    assert _epoch_seconds("1970-01-01T01:00:00+01:00") == 0
+    assert _epoch_seconds("1970-01-01T00:00:00-00:30") == 1800
+    assert _epoch_seconds("yesterday") is None
