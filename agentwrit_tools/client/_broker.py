@@ -47,6 +47,7 @@ class _BrokerBase:
         issuer: str | None = None,
         audience: str | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_token_ttl: float = 86400.0,
     ) -> None:
         self.settings = Settings(
             broker_url,
@@ -61,6 +62,7 @@ class _BrokerBase:
             issuer=issuer,
             audience=audience,
             max_connections=max_connections,
+            max_token_ttl=max_token_ttl,
         )
         self._core = self.settings.build_core()
 
@@ -103,6 +105,8 @@ class Broker(_BrokerBase):
         max_connections: connection pool size; on the async client also the most requests in flight at once
             (the others wait their turn, within ``timeout``). Small on purpose: one broker serves requests one
             at a time, and a large pool only costs client CPU (default 16).
+        max_token_ttl: the broker's global max TTL in seconds (``AA_MAX_TTL``, default 86400): how long local
+            verification must remember a revoked token whose ``exp`` it does not know.
         http_client: a ready ``httpx.Client`` to use (not closed by :meth:`close`).
         transport: an httpx transport for the client we build (tests: ``httpx.MockTransport``).
     """

@@ -62,6 +62,8 @@ class Settings:
         issuer: required ``iss``, when set.
         audience: required member of ``aud``, when set.
         max_connections: size of the connection pool (and, async, the most requests in flight at once).
+        max_token_ttl: the broker's global max TTL (``AA_MAX_TTL``, default 86400 s): how long a revoked token
+            whose ``exp`` is unknown must be remembered by local verification.
     """
 
     broker_url: str
@@ -76,6 +78,7 @@ class Settings:
     issuer: str | None = None
     audience: str | None = None
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_token_ttl: float = 86400.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "broker_url", normalize_url(self.broker_url))
@@ -85,6 +88,8 @@ class Settings:
             raise ConfigurationError("admin_secret must not be empty")
         if self.timeout <= 0 or self.max_connections < 1:
             raise ConfigurationError("timeout must be positive and max_connections at least 1")
+        if self.max_token_ttl <= 0:
+            raise ConfigurationError("max_token_ttl must be positive (the broker's global max TTL, in seconds)")
 
     def build_core(self) -> Core:
         verifier = VerifierCore(
@@ -94,6 +99,7 @@ class Settings:
             leeway=self.leeway,
             issuer=self.issuer,
             audience=self.audience,
+            max_token_ttl=self.max_token_ttl,
         )
         app = admin = None
         if self.client_id is not None and self.client_secret is not None:

@@ -74,3 +74,14 @@ def test_secrets_never_show_in_repr() -> None:
         assert ADMIN_SECRET not in text
     assert CLIENT_ID in repr(broker)
     broker.close()
+
+
+def test_max_token_ttl_reaches_the_revocation_memory_and_must_be_positive() -> None:
+    # A broker configured with a longer global max TTL than the contract's default needs the client to remember
+    # revocations with no known exp for as long.
+    with Broker("http://127.0.0.1:9", max_token_ttl=7 * 86400) as broker:
+        assert broker._core.verifier.revocations._max_ttl == 7 * 86400
+    with Broker("http://127.0.0.1:9") as broker:
+        assert broker._core.verifier.revocations._max_ttl == 86400
+    with pytest.raises(ConfigurationError, match="max_token_ttl"):
+        Broker("http://127.0.0.1:9", max_token_ttl=0)
