@@ -1,5 +1,5 @@
 """Shared by the broker-backed suites: a broker with extensions on or off, a record of what tool and stage bodies
-saw, and asking the broker what a task minted and whether a token a body saw is dead.
+saw, asking the broker what a task minted and whether a token a body saw is dead, and a CLI-started broker.
 
 Test modules import it by name (``from support import …``): ``tests/`` is on the import path through its
 ``conftest.py``, as each suite's own ``*_support`` module is through its folder.
@@ -7,11 +7,20 @@ Test modules import it by name (``from support import …``): ``tests/`` is on t
 
 from __future__ import annotations
 
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 import pytest
 
 from agentwrit_tools import Broker, TokenInvalid
@@ -115,3 +124,42 @@ def broker_extensions_on_or_off(
     db = tmp_path_factory.mktemp(f"{request.fixturename}-plain") / "broker.db"
     with EmbeddedBroker(db_path=db, extensions=False) as running:
         yield running
+
+
+def start_cli_broker(db: Path, secret: str, *, wait: float = 60.0) -> tuple[subprocess.Popen[str], str]:
+    """``agentwrit-tools broker serve`` as a real process on an ephemeral loopback port; returns it and its URL.
+
+    The URL comes from the serve command's "listening on" line; the call returns once ``/v1/health`` answers.
+    """
+    env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": secret}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentwrit_tools.cli", "broker", "serve", "--port", "0", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], wait)
+    line = proc.stdout.readline() if ready else ""
+    match = re.search(r"listening on (http://\S+)", line)
+    if match is None:
+        stop_process(proc, signal.SIGKILL)
+        pytest.fail(f"the broker did not start: {line!r}")
+    url = match.group(1)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:  # the line is printed just before uvicorn starts accepting
+        try:
+            if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.02)
+    return proc, url
+
+
+def stop_process(proc: subprocess.Popen[str], sig: int) -> None:
+    """Send ``sig`` and reap the process (``SIGKILL`` for kill -9, ``SIGTERM`` for a clean stop)."""
+    proc.send_signal(sig)
+    proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
-import select
 import signal
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support import start_cli_broker
 
 from agentwrit_tools.auditchain import verify_chain
 from agentwrit_tools.cli import main
@@ -50,34 +49,6 @@ class Acked:
     events: set[tuple[str, str, str]] = field(default_factory=set)  # (event_type, field, value)
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _start(db: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": SECRET}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agentwrit_tools.cli", "broker", "serve", "--port", "0", "--db", str(db)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    line = proc.stdout.readline() if ready else ""
-    match = re.search(r"listening on (http://\S+)", line)
-    if match is None:
-        proc.kill()
-        proc.wait(10)
-        pytest.fail(f"the broker did not start: {line!r}")
-    url = match.group(1)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.02)
-    return proc, url
 
 
 def _kill9(proc: subprocess.Popen[str]) -> None:
@@ -247,7 +218,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(
     rng = random.Random(SEED)
     losses: list[dict[str, int]] = []
     for cycle in range(CYCLES):
-        proc, url = _start(db)
+        proc, url = start_cli_broker(db, SECRET)
         try:
             if cycle:
                 losses.append(check_survivors(url, acked))
@@ -261,7 +232,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(
             _kill9(proc)
         for worker in workers:
             worker.join(30)
-    proc, url = _start(db)
+    proc, url = start_cli_broker(db, SECRET)
     try:
         losses.append(check_survivors(url, acked))
         monkeypatch.setenv("AGENTWRIT_ADMIN_SECRET", SECRET)

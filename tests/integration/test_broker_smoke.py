@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-import select
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +13,7 @@ import anyio
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support import start_cli_broker, stop_process
 
 from agentwrit_tools.auditchain import verify_chain
 from agentwrit_tools.broker import EmbeddedBroker
@@ -219,43 +216,10 @@ def test_cli_serve_refuses_a_port_in_use(
     assert "already in use" in capsys.readouterr().err
 
 
-def _stop(proc: subprocess.Popen[str], sig: int) -> None:
-    proc.send_signal(sig)
-    proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def _start_server(db: Path, secret: str) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": secret}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agentwrit_tools.cli", "broker", "serve", "--port", "0", "--db", str(db)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 30)
-    line = proc.stdout.readline() if ready else ""
-    match = re.search(r"listening on (http://\S+)", line)
-    if match is None:
-        _stop(proc, signal.SIGKILL)
-        pytest.fail(f"broker did not start: {line!r}")
-    url = match.group(1)
-    for _ in range(200):  # the line is printed just before uvicorn starts accepting
-        try:
-            httpx.get(url + "/v1/health", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.02)
-    return proc, url
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="kill -9 semantics")
 def test_state_survives_kill_9(tmp_path: Path) -> None:
     db = tmp_path / "b.db"
-    proc, url = _start_server(db, "kill-secret")
+    proc, url = start_cli_broker(db, "kill-secret")
     try:
         with httpx.Client(base_url=url) as c:
             admin = c.post("/v1/admin/auth", json={"secret": "kill-secret"}).json()["access_token"]
@@ -275,9 +239,9 @@ def test_state_survives_kill_9(tmp_path: Path) -> None:
             ).json()["launch_token"]
             nonce = c.get("/v1/challenge").json()["nonce"]
     finally:
-        _stop(proc, signal.SIGKILL)
+        stop_process(proc, signal.SIGKILL)
 
-    proc, url = _start_server(db, "kill-secret")
+    proc, url = start_cli_broker(db, "kill-secret")
     try:
         with httpx.Client(base_url=url) as c:
             assert _valid(c, alive["access_token"])
@@ -289,7 +253,7 @@ def test_state_survives_kill_9(tmp_path: Path) -> None:
             assert verify_chain(events).ok
             assert sum(e["event_type"] == "agent_registered" for e in events) == 3
     finally:
-        _stop(proc, signal.SIGTERM)
+        stop_process(proc, signal.SIGTERM)
 
 
 def test_embedded_broker_api_and_temporary_database() -> None:
