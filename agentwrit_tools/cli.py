@@ -5,6 +5,7 @@
     agentwrit-tools broker serve [--host 127.0.0.1] [--port 8080] [--db PATH] [--dev]
                                  [--no-extensions] [--no-rate-limits]
     agentwrit-tools audit verify [--url URL]
+    agentwrit-tools demo medassist|tickets [--scenario NAME|all] [--json] [--serve [--port N]]
 
 Secrets come from the environment only (``AGENTWRIT_ADMIN_SECRET``, or the reference broker's
 ``AA_ADMIN_SECRET``), never from flags, so they do not end up in shell history or ``ps`` output.
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .demo._cli import configure as configure_demo
 from .errors import AgentWritError
 from .offline._cli import configure_serve, serve_command
 
@@ -226,9 +228,19 @@ def _walkthrough(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo._cli import DemoUsageError, run_command
+
+    try:
+        return run_command(args)
+    except DemoUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # Add commands here: each is one function pair plus one line.
 COMMANDS: list[Command] = [
     Command("walkthrough", None, "a guided tour of one credential's life", _add_walkthrough, _walkthrough),
+    Command("demo", None, "run a demo's scenarios (medassist, tickets) or serve its UI", configure_demo, _demo),
     Command(
         "stand-in",
         "serve",

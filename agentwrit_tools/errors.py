@@ -6,7 +6,8 @@
     ├── ScopeError (ValueError)         a scope string or template is malformed
     │   └── UnsafeArgumentError         a model-chosen value would widen a rendered scope
     ├── ConfigurationError              the library or a tool is set up wrongly (caught at declaration time)
-    │   └── RulesError (ValueError)     offline.RulesError: a stand-in model's rules file is malformed
+    │   ├── RulesError (ValueError)     offline.RulesError: a stand-in model's rules file is malformed
+    │   └── DemoError                   demo.DemoError: a demo cannot start as asked (port in use, no broker…)
     ├── CredentialReleased              renew/delegate on a credential that was already released (nothing sent)
     ├── TaskBudgetExhausted             a task launcher's time budget is spent; nothing more can be minted
     ├── GuardError                      the guard did not complete a tool call (raised only when a Policy says so)
@@ -14,6 +15,7 @@
     │   ├── InvalidToolArguments (ValueError)  the model's arguments do not fit the tool's schema
     │   └── ToolTimeout (TimeoutError)  the tool body ran past its timeout (its credential is released)
     ├── ToolError                       raised by a tool body on purpose: its message is meant for the model
+    │   └── BackendRefused              demo.BackendRefused: a demo's protected API refused a tool's request
     ├── PipelineError                   pipeline.PipelineError: authority could not move to the next stage
     │   ├── DelegationRefused           the next stage's scope is not within what the previous stage holds
     │   └── DelegationTooDeep           the handoff would pass the broker's delegation depth limit (5)

@@ -1,0 +1,54 @@
+"""The demo kit: what every agentwrit-tools demo needs, written once.
+
+A demo folder (``demo_medassist/``, ``demo_tickets/``) declares only its domain in a :class:`Demo` — tools,
+data, the stand-in model's rules, page templates, its protected API, its scenarios. The kit runs it:
+
+* :class:`DemoStack` — the embedded broker (or ``AGENTWRIT_BROKER_URL``), the demo's app, its protected API and
+  the stand-in model (or a real one by environment), started together and stopped together.
+* :class:`Scenario` / :class:`ScenarioRun` — a named story and the context its body runs in: guard tasks and
+  pipeline sinks wired to the trace, a :class:`BackendClient` that presents each call's credential, narration.
+* :func:`run_scenario` — runs one, then the exposure summary and the **final check**: every token the scenario
+  saw is validated with the broker, and ``live_credentials`` must be 0.
+* Terminal output (:class:`RichOutput`, ``--json`` as :class:`JsonLinesOutput`), the web half (:class:`DemoWeb`,
+  :class:`RunHub` streaming each run as Server-Sent Events, the exposure panel, the audit tab) and the
+  ``agentwrit-tools demo`` command.
+"""
+
+from __future__ import annotations
+
+from ._check import CheckResult, check_tokens
+from ._demo import BackendContext, Demo
+from ._describe import Line, describe
+from ._events import Answer, FinalCheck, Note, ScenarioFinished, ScenarioStarted, TokenChecked
+from ._runner import ScenarioOutcome, run_scenario, run_scenarios
+from ._scenario import Scenario, ScenarioRun
+from ._servers import DemoError, LoopbackServer
+from ._stack import DemoStack
+from ._witness import BackendClient, BackendRefused, SeenToken, TokenWitness
+
+__all__ = [
+    "Answer",
+    "BackendClient",
+    "BackendContext",
+    "BackendRefused",
+    "CheckResult",
+    "Demo",
+    "DemoError",
+    "DemoStack",
+    "FinalCheck",
+    "Line",
+    "LoopbackServer",
+    "Note",
+    "Scenario",
+    "ScenarioFinished",
+    "ScenarioOutcome",
+    "ScenarioRun",
+    "ScenarioStarted",
+    "SeenToken",
+    "TokenChecked",
+    "TokenWitness",
+    "check_tokens",
+    "describe",
+    "run_scenario",
+    "run_scenarios",
+]

@@ -1,0 +1,203 @@
+"""One event, described for a person: the same words in the terminal and on the page.
+
+:func:`describe` turns any trace event (the guard's, the pipeline's, the kit's) into a :class:`Line`: a label,
+one sentence, the scopes involved, the agent's SPIFFE id and a level that picks the colour. The terminal output
+and the HTML fragments both render Lines, so they cannot tell different stories about the same run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..trace import TraceEvent
+
+__all__ = ["Level", "Line", "describe", "ms", "short_agent"]
+
+Level = Literal["info", "ok", "refused", "warning", "muted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """An event as a person reads it.
+
+    Attributes:
+        type: the event's type (for CSS classes and tests).
+        label: a short word for the left column (``minted``, ``denied``…).
+        text: one sentence.
+        level: ``ok``, ``refused``, ``warning``, ``info`` or ``muted``.
+        tool: the tool, when the event is about a call.
+        scopes: the scopes involved (shown as badges).
+        held: for a denial, what the task held instead.
+        agent: the SPIFFE id of the credential's holder, when there is one.
+        jti: the credential's token id.
+        chain: delegation lineage, oldest first.
+    """
+
+    type: str
+    label: str
+    text: str
+    level: Level = "info"
+    tool: str | None = None
+    scopes: tuple[str, ...] = ()
+    held: tuple[str, ...] = ()
+    agent: str | None = None
+    jti: str | None = None
+    chain: tuple[str, ...] = ()
+
+
+def ms(seconds: float | None) -> str:
+    """``1.23 ms`` / ``2.4 s``; an em dash for nothing."""
+    if seconds is None or seconds != seconds:
+        return "—"
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def short_agent(spiffe_id: str | None) -> str:
+    """The tail of a SPIFFE id (``…/<task>/<instance>``), enough to tell agents apart on one screen."""
+    if not spiffe_id:
+        return ""
+    parts = spiffe_id.split("/")
+    return "…/" + "/".join(parts[-2:]) if len(parts) > 4 else spiffe_id
+
+
+_DENIALS = {
+    "unsafe_argument": "refused an unsafe argument",
+    "outside_ceiling": "outside what the task holds",
+    "budget_exhausted": "the task's time budget is spent",
+    "unknown_tool": "not a tool this agent has",
+    "broker_refused": "the broker refused",
+    "scope_mismatch": "the issued token did not match",
+}
+
+
+def _f(event: TraceEvent, name: str, default: Any = None) -> Any:
+    return getattr(event, name, default)
+
+
+def _minted(e: TraceEvent) -> Line:
+    text = f"credential minted for exactly this call, ttl {_f(e, 'ttl')} s"
+    return Line(e.type, "minted", text, "info", e.tool, e.scope, agent=e.agent_id, jti=e.jti)
+
+
+def _executed(e: TraceEvent) -> Line:
+    outcome = _f(e, "outcome")
+    text = f"tool ran with it: {outcome} in {ms(_f(e, 'run_time'))}"
+    if _f(e, "error"):
+        text += f" ({_f(e, 'error')})"
+    return Line(e.type, "ran", text, "ok" if outcome == "ok" else "warning", e.tool, e.scope, jti=e.jti)
+
+
+def _released(e: TraceEvent) -> Line:
+    text = f"released: dead at the broker {ms(_f(e, 'window'))} after it was minted"
+    return Line(e.type, "released", text, "muted", e.tool, e.scope, agent=e.agent_id, jti=e.jti)
+
+
+def _denied(e: TraceEvent) -> Line:
+    reason = _DENIALS.get(str(_f(e, "reason")), str(_f(e, "reason")))
+    text = f"denied, nothing minted ({reason}): {_f(e, 'message', '')}"
+    return Line(e.type, "denied", text, "refused", e.tool, tuple(_f(e, "missing", ())) or e.scope)
+
+
+def _rejected(e: TraceEvent) -> Line:
+    return Line(e.type, "rejected", f"arguments refused, nothing minted: {_f(e, 'message', '')}", "refused", e.tool)
+
+
+def _delegated(e: TraceEvent) -> Line:
+    text = f"delegated to {short_agent(e.agent_id)} by {short_agent(_f(e, 'delegator')) or 'the task'}"
+    return Line(e.type, "delegated", text, "info", e.tool, e.scope, agent=e.agent_id, jti=e.jti)
+
+
+def _stage_started(e: TraceEvent) -> Line:
+    chain = tuple(_f(e, "chain", ()))
+    text = f"stage {_f(e, 'stage')} starts holding a token {_f(e, 'depth')} delegation(s) deep"
+    return Line(e.type, "stage", text, "info", None, e.scope, agent=e.agent_id, jti=e.jti, chain=chain)
+
+
+def _handoff_refused(e: TraceEvent) -> Line:
+    who = "the broker" if _f(e, "by_broker") else "the pipeline"
+    text = f"handoff to stage {_f(e, 'stage')} refused by {who}: it asked for more than it was given"
+    return Line(e.type, "refused", text, "refused", None, tuple(_f(e, "missing", ())), held=tuple(_f(e, "held", ())))
+
+
+def _note(e: TraceEvent) -> Line:
+    level = _f(e, "level", "info")
+    label = {"ok": "check", "refused": "refused", "warning": "warning"}.get(level, "step")
+    return Line(e.type, label, str(_f(e, "text", "")), level, e.tool, e.scope, agent=e.agent_id, jti=e.jti)
+
+
+def _answer(e: TraceEvent) -> Line:
+    who = _f(e, "agent") or "agent"
+    return Line(e.type, who, str(_f(e, "text", "")), "info")
+
+
+def _token_checked(e: TraceEvent) -> Line:
+    alive = bool(_f(e, "alive"))
+    text = "still valid at the broker!" if alive else "validated after the run: invalid (dead)"
+    return Line(e.type, "checked", text, "warning" if alive else "ok", None, e.scope, agent=e.agent_id, jti=e.jti)
+
+
+def _final_check(e: TraceEvent) -> Line:
+    live, checked = _f(e, "live_credentials", 0), _f(e, "tokens_checked", 0)
+    verdict = "every credential is dead" if live == 0 else f"{live} credential(s) still alive"
+    text = f"final check: {live} of {checked} token(s) the run saw still valid — {verdict}"
+    return Line(e.type, "final", text, "ok" if live == 0 else "warning")
+
+
+def _simple(label: str, level: Level, text: Callable[[TraceEvent], str]) -> Callable[[TraceEvent], Line]:
+    def build(e: TraceEvent) -> Line:
+        return Line(e.type, label, text(e), level, e.tool, e.scope, agent=e.agent_id, jti=e.jti)
+
+    return build
+
+
+_BUILDERS: dict[str, Callable[[TraceEvent], Line]] = {
+    "minted": _minted,
+    "executed": _executed,
+    "released": _released,
+    "denied": _denied,
+    "rejected": _rejected,
+    "delegated": _delegated,
+    "stage_started": _stage_started,
+    "handoff_refused": _handoff_refused,
+    "note": _note,
+    "answer": _answer,
+    "token_checked": _token_checked,
+    "final_check": _final_check,
+    "scenario_started": _simple("scenario", "info", lambda e: f"{_f(e, 'title')}: {_f(e, 'summary')}"),
+    "mint_failed": _simple("failed", "warning", lambda e: f"minting failed ({_f(e, 'error')}); the tool did not run"),
+    "release_failed": _simple(
+        "warning", "warning", lambda e: f"release failed ({_f(e, 'error')}): the token lives until its exp"
+    ),
+    "renewed": _simple("renewed", "info", lambda e: f"renewed: fresh jti, the old one ({_f(e, 'previous_jti')}) dead"),
+    "revoked": _simple(
+        "revoked", "refused", lambda e: f"operator revoked level={_f(e, 'level')}: {_f(e, 'count')} token(s)"
+    ),
+    "expired": _simple("expired", "muted", lambda e: "never released: died on its own at its exp"),
+    "pipeline_started": _simple(
+        "pipeline", "info", lambda e: "pipeline starts: " + " → ".join(_f(e, "stages", ())) + " under the ceiling"
+    ),
+    "stage_finished": _simple(
+        "stage", "muted", lambda e: f"stage {_f(e, 'stage')} finished: {_f(e, 'outcome')} in {ms(_f(e, 'run_time'))}"
+    ),
+    "halted": _simple("halted", "info", lambda e: f"stage {_f(e, 'stage')} ended the pipeline here: {_f(e, 'reason')}"),
+    "pipeline_finished": _simple(
+        "pipeline",
+        "muted",
+        lambda e: (
+            f"pipeline {_f(e, 'status')}: {_f(e, 'minted')} credential(s) minted, "
+            + ("all released" if not _f(e, "release_failed") else f"{_f(e, 'release_failed')} release(s) failed")
+        ),
+    ),
+}
+
+
+def describe(event: TraceEvent) -> Line | None:
+    """The event as a :class:`Line`; ``None`` for bookkeeping events a person need not see."""
+    if event.type == "scenario_finished":
+        return None
+    build = _BUILDERS.get(event.type)
+    if build is None:
+        return Line(event.type, event.type, event.type.replace("_", " "), "info", event.tool, event.scope)
+    return build(event)
