@@ -25,7 +25,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A new page (1280×900); its last state is saved as ``test-artifacts/<test name>.png``."""
+    """A new page (1280 x 900); its last state is saved as ``test-artifacts/<test name>.png``."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(20_000)
