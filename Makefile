@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
+# Every MedAssist scenario in the terminal, on the embedded broker and the stand-in model, then the exposure summary.
 demo: $(STAMP)
-	$(BIN)/agentwrit-tools walkthrough
+	$(BIN)/agentwrit-tools demo medassist --scenario all
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

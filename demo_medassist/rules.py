@@ -47,10 +47,17 @@ RULES = RuleSet(
         ),
         Rule(
             "interactions",
-            _P + r".*?interact\w*.*?\b(?P<drug_a>[a-z]{4,})\s+(?:and|with|\+)\s+(?P<drug_b>[a-z]{4,})\b",
+            _P + r".*?\b(?P<drug_a>[a-z]{4,})\s+interacts?\s+with\s+(?P<drug_b>[a-z]{4,})\b",
             calls=(_call("check_drug_interactions", drug_a="{drug_a}", drug_b="{drug_b}"),),
             answer="{check_drug_interactions}",
             description="look up an interaction between two drugs",
+        ),
+        Rule(
+            "interactions-between",
+            _P + r".*?interact\w*.*?\b(?P<drug_a>[a-z]{4,})\s+(?:and|with|\+)\s+(?P<drug_b>[a-z]{4,})\b",
+            calls=(_call("check_drug_interactions", drug_a="{drug_a}", drug_b="{drug_b}"),),
+            answer="{check_drug_interactions}",
+            description="look up an interaction between two named drugs",
         ),
         Rule(
             "compare-patients",

@@ -111,7 +111,9 @@ def _delegated(e: TraceEvent) -> Line:
 
 def _stage_started(e: TraceEvent) -> Line:
     chain = tuple(_f(e, "chain", ()))
-    text = f"stage {_f(e, 'stage')} starts holding a token {_f(e, 'depth')} delegation(s) deep"
+    depth = _f(e, "depth", 0)
+    origin = "registered under the task ceiling" if not depth else f"delegated ({depth} hop(s) from the first stage)"
+    text = f"stage {_f(e, 'stage')} starts with a token {origin}"
     return Line(e.type, "stage", text, "info", None, e.scope, agent=e.agent_id, jti=e.jti, chain=chain)
 
 

@@ -1,4 +1,4 @@
-"""`make demo` runs this walkthrough: it must work end to end on the embedded defaults and say true things."""
+"""`agentwrit-tools walkthrough`, the credential tour: it must work end to end on the embedded defaults."""
 
 from __future__ import annotations
 
