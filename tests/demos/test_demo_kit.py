@@ -79,3 +79,36 @@ def test_a_run_stream_replays_from_last_event_id_and_ends_with_done() -> None:
         assert http.get("/kit-static/htmx.min.js").status_code == 200
         assert http.get("/kit-static/..%2Fpyproject.toml").status_code == 404
         assert http.post("/runs", data={"scenario": "no-such"}).status_code == 404
+
+
+def test_the_stack_uses_a_broker_and_a_model_named_by_the_environment(broker: Any, operator: Broker) -> None:
+    from agentwrit_tools.demo import DemoStack, run_scenario
+    from agentwrit_tools.offline import StandInModel
+
+    # Any OpenAI-compatible endpoint will do as "the real model" here; the rule-based one is the one that runs.
+    with StandInModel(demo_medassist.DEMO.rules) as endpoint:
+        environ = {
+            "AGENTWRIT_BROKER_URL": broker.url,
+            "AGENTWRIT_ADMIN_SECRET": broker.admin_secret,
+            "LLM_BASE_URL": endpoint.base_url,
+            "LLM_MODEL": "clinic-model-1",
+        }
+        with DemoStack(demo_medassist.DEMO, environ=environ) as stack:
+            assert stack.broker_url == broker.url
+            assert stack.model.stand_in is False
+            assert stack.model.model == "clinic-model-1"
+            assert "clinic-model-1" in stack.model_where
+            outcome = run_scenario(stack, demo_medassist.DEMO.scenario("happy-path"), lambda _name, _event: None)
+            assert outcome.passed
+            assert any(r.get("model") == "clinic-model-1" for r in endpoint.requests)
+            assert any(app.app_id == stack.app_id for app in operator.admin.list_apps())
+            answers = [e for e in outcome.events if e.type == "answer"]
+            assert answers
+            assert not any(getattr(e, "stand_in", True) for e in answers)
+
+
+def test_a_broker_url_without_the_admin_secret_is_a_clear_error() -> None:
+    from agentwrit_tools.demo import DemoError, DemoStack
+
+    with pytest.raises(DemoError, match="AGENTWRIT_ADMIN_SECRET is not"):
+        DemoStack(demo_medassist.DEMO, environ={"AGENTWRIT_BROKER_URL": "http://127.0.0.1:9"}).start()
