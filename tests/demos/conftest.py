@@ -1,4 +1,8 @@
-"""Fixtures of the demo suites: one real headless Chromium per session, a fresh page per test."""
+"""Fixtures of the demo suites: one real headless Chromium per module, a fresh page per test.
+
+Per module, not per session: while Playwright's sync API is open it keeps an event loop running on the main
+thread, and suites that run after the browser tests call ``asyncio.run`` there.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import pytest
 from demo_support import chromium_executable, screenshot
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
