@@ -21,12 +21,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check agentwrit_tools tests benchmarks
-	$(BIN)/ruff check agentwrit_tools tests benchmarks
+	$(BIN)/ruff format --check agentwrit_tools tests benchmarks notebooks
+	$(BIN)/ruff check agentwrit_tools tests benchmarks notebooks
 
 fmt: $(STAMP)
-	$(BIN)/ruff format agentwrit_tools tests benchmarks
-	$(BIN)/ruff check --fix agentwrit_tools tests benchmarks
+	$(BIN)/ruff format agentwrit_tools tests benchmarks notebooks
+	$(BIN)/ruff check --fix agentwrit_tools tests benchmarks notebooks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +51,16 @@ SECRET = re.compile(
 
 @dataclass(frozen=True)
 class Kernel:
-    """An installed kernelspec: its directory (for a ``KernelSpecManager``) and the runtime dir for connections."""
+    """A kernelspec installed into a temporary prefix, and the kernel's own temporary directories."""
 
-    kernels_dir: Path
+    prefix: Path
     runtime_dir: Path
     ipython_dir: Path
+    matplotlib_dir: Path
+
+    @property
+    def kernels_dir(self) -> Path:
+        return self.prefix / "share" / "jupyter" / "kernels"
 
     @property
     def argv(self) -> list[str]:
@@ -67,21 +72,22 @@ class Kernel:
 def installed_kernel() -> Iterator[Kernel]:
     """Install this interpreter's kernelspec into a temporary prefix, as ``make notebooks`` does into the venv."""
     with tempfile.TemporaryDirectory(prefix="agentwrit-notebooks-") as tmp:
-        prefix = Path(tmp) / "prefix"
-        subprocess.run(
-            [sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", KERNEL_NAME],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=_kernel_env(Path(tmp) / "runtime", Path(tmp) / "ipython"),
-        )
-        yield Kernel(prefix / "share" / "jupyter" / "kernels", Path(tmp) / "runtime", Path(tmp) / "ipython")
+        kernel = Kernel(Path(tmp) / "prefix", Path(tmp) / "runtime", Path(tmp) / "ipython", Path(tmp) / "matplotlib")
+        env = _kernel_env(kernel)
+        install = ["ipykernel", "install", "--prefix", str(kernel.prefix), "--name", KERNEL_NAME]
+        subprocess.run([sys.executable, "-m", *install], check=True, capture_output=True, text=True, env=env)
+        # Build matplotlib's font cache now: on a fresh machine a slow build warns on the notebook's stderr.
+        warm = [sys.executable, "-c", "import matplotlib.font_manager"]
+        subprocess.run(warm, check=True, capture_output=True, text=True, env=env)
+        yield kernel
 
 
-def _kernel_env(runtime_dir: Path, ipython_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in (os.environ if base is None else base).items() if not _OUTSIDE_SETTINGS.match(k)}
-    env["JUPYTER_RUNTIME_DIR"] = str(runtime_dir)  # connection files: not in the user's home
-    env["IPYTHONDIR"] = str(ipython_dir)  # the kernel's IPython profile: not in the user's home
+def _kernel_env(kernel: Kernel) -> dict[str, str]:
+    """The environment without model or broker settings, and with the kernel's files kept out of the home."""
+    env = {k: v for k, v in os.environ.items() if not _OUTSIDE_SETTINGS.match(k)}
+    env["JUPYTER_RUNTIME_DIR"] = str(kernel.runtime_dir)
+    env["IPYTHONDIR"] = str(kernel.ipython_dir)
+    env["MPLCONFIGDIR"] = str(kernel.matplotlib_dir)
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # the kernel's debugger otherwise warns on stderr at start
     return env
@@ -101,9 +107,9 @@ def execute(nb: Any, kernel: Kernel, *, cwd: Path = NOTEBOOKS) -> Any:
             cells after it did not run.
         nbclient.exceptions.CellTimeoutError: a cell ran longer than :data:`CELL_TIMEOUT`.
     """
+    import zmq
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
-    import zmq
     from nbclient import NotebookClient
 
     specs = KernelSpecManager(kernel_dirs=[str(kernel.kernels_dir)])
@@ -118,7 +124,7 @@ def execute(nb: Any, kernel: Kernel, *, cwd: Path = NOTEBOOKS) -> Any:
         transport_encryption=encryption,
     )
     client = NotebookClient(nb, km=manager, timeout=CELL_TIMEOUT, kernel_name=KERNEL_NAME, allow_errors=False)
-    return client.execute(cleanup_kc=True, cwd=str(cwd), env=_kernel_env(kernel.runtime_dir, kernel.ipython_dir))
+    return client.execute(cleanup_kc=True, cwd=str(cwd), env=_kernel_env(kernel))
 
 
 LEAK_CHECK_PASSED = "nothing left running"

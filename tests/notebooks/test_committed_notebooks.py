@@ -69,4 +69,6 @@ def test_prose_explains_what_each_step_shows(committed: tuple[str, str, nbformat
     assert nb.cells[0].source.startswith("# "), f"{name} opens with its title"
     runs = [len(list(group)) for kind, group in groupby(cell.cell_type for cell in nb.cells) if kind == "code"]
     assert max(runs) <= MAX_CODE_RUN, f"{name}: {max(runs)} code cells in a row without prose"
-    assert nb.cells[-1].cell_type == "code" and "stack.close()" in nb.cells[-1].source, f"{name} ends by stopping"
+    last = nb.cells[-1]
+    assert last.cell_type == "code", f"{name} ends with its clean-up cell"
+    assert "stack.close()" in last.source, f"{name} ends by stopping what it started"

@@ -28,6 +28,7 @@ NOTEBOOK_NAMES = [
     "05_revocation_expiry_audit",
 ]
 
+
 def test_the_notebook_list_is_complete() -> None:
     assert sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb")) == NOTEBOOK_NAMES
 
