@@ -1,4 +1,7 @@
-"""The notebook suite's kernel: this interpreter's, from a kernelspec installed for the session into a temp prefix."""
+"""The notebook suite's kernel: this interpreter's, from a kernelspec installed for the session into a temp prefix.
+
+The suite needs the ``[notebooks]`` extra, which ``make setup`` installs.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ from collections.abc import Iterator
 
 import pytest
 from notebook_support import Kernel, installed_kernel
-
-pytest.importorskip("nbclient", reason="the notebook suite needs the [notebooks] extra (make setup installs it)")
 
 
 @pytest.fixture(scope="session")

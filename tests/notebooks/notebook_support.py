@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +99,10 @@ def read(path: Path) -> Any:
     return nbformat.read(path, as_version=4)
 
 
-def execute(nb: Any, kernel: Kernel, *, cwd: Path = NOTEBOOKS) -> Any:
+def execute(nb: Any, kernel: Kernel, *, cwd: Path = NOTEBOOKS, env: Mapping[str, str] | None = None) -> Any:
     """Run every cell of ``nb`` in order in a fresh kernel; return the executed notebook.
+
+    ``env`` adds to the kernel's environment (which otherwise holds no model or broker settings).
 
     Raises:
         nbclient.exceptions.CellExecutionError: a cell raised (an ``assert`` in a check cell included); the
@@ -124,7 +126,7 @@ def execute(nb: Any, kernel: Kernel, *, cwd: Path = NOTEBOOKS) -> Any:
         transport_encryption=encryption,
     )
     client = NotebookClient(nb, km=manager, timeout=CELL_TIMEOUT, kernel_name=KERNEL_NAME, allow_errors=False)
-    return client.execute(cleanup_kc=True, cwd=str(cwd), env=_kernel_env(kernel))
+    return client.execute(cleanup_kc=True, cwd=str(cwd), env={**_kernel_env(kernel), **(env or {})})
 
 
 LEAK_CHECK_PASSED = "nothing left running"

@@ -20,6 +20,8 @@ from notebook_support import (
     with_leak_checks,
 )
 
+from agentwrit_tools.offline import StandInModel, parse_rules
+
 NOTEBOOK_NAMES = [
     "01_quickstart",
     "02_openai_tools",
@@ -49,3 +51,33 @@ def test_notebook_runs_top_to_bottom_and_stops_what_it_started(name: str, kernel
     # A reader sees no warnings or log noise, and never a token.
     assert [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"] == []
     assert not SECRET.search("\n".join(output_text(o) for o in outputs))
+
+
+# What a configured model would do for the notebooks' honest questions (served here, in the test process).
+_ENDPOINT_RULES = parse_rules(
+    {
+        "rules": [
+            {
+                "name": "chart",
+                "when": r"(?i)chart of (?P<patient_id>P-\d+)",
+                "calls": [{"tool": "get_record", "arguments": {"patient_id": "{patient_id}"}}],
+            },
+            {
+                "name": "record",
+                "when": r"(?i)record of (?:patient )?(?P<patient_id>P-\d+)",
+                "calls": [{"tool": "get_record", "arguments": {"patient_id": "{patient_id}"}}],
+            },
+        ]
+    }
+)
+
+
+@pytest.mark.parametrize("name", ["02_openai_tools", "03_langchain_tools"])
+def test_a_model_configured_by_the_environment_replaces_the_stand_in(name: str, kernel: Kernel) -> None:
+    """``LLM_BASE_URL`` and ``LLM_MODEL`` point the honest runs at another OpenAI-compatible endpoint."""
+    with StandInModel(_ENDPOINT_RULES) as endpoint:
+        settings = {"LLM_BASE_URL": endpoint.base_url, "LLM_MODEL": "model-from-the-environment"}
+        execute(with_leak_checks(read(NOTEBOOKS / f"{name}.ipynb")), kernel, env=settings)
+        asked = [request["model"] for request in endpoint.requests]
+    assert len(asked) >= 2  # a tool call, then the answer
+    assert set(asked) == {"model-from-the-environment"}
