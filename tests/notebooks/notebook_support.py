@@ -14,6 +14,7 @@ else is cleared. After editing a notebook, refresh it with::
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -29,12 +30,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOK_NAMES = [
+    "01_quickstart",
+    "02_openai_tools",
+    "03_langchain_tools",
+    "04_delegation_pipeline",
+    "05_revocation_expiry_audit",
+]
 KERNEL_NAME = "agentwrit-tools"
 """The kernelspec ``make notebooks`` registers in the venv, and the one every committed notebook names."""
 KEEP_OUTPUT = "keep-output"
 """The tag of a cell whose (small) output is committed."""
 CELL_TIMEOUT = 60
 """Seconds one cell may run; the notebooks take a few seconds each."""
+MAX_KEPT_CELL = 40_000
+"""Bytes of output one kept cell may carry (the one chart, as PNG, is the largest)."""
+MAX_KEPT_TOTAL = 60_000
+MAX_CODE_RUN = 3
+"""Code cells in a row without a word of prose in between."""
 
 # Settings that would point a notebook at a real model or broker: the suite runs the offline defaults.
 _OUTSIDE_SETTINGS = re.compile(r"^(OPENAI_|LLM_|AGENTWRIT_)")
@@ -194,6 +207,45 @@ def stripped(nb: Any) -> Any:
         cell.metadata.pop("execution", None)
     clean.metadata.pop("widgets", None)
     return clean
+
+
+def commit_problems(nb: Any) -> list[str]:
+    """What keeps ``nb`` from being committed as it is (an empty list: nothing).
+
+    It must run on the project's kernel, open with its title, explain each step in prose (at most
+    :data:`MAX_CODE_RUN` code cells in a row), end with the cell that stops what it started, and carry outputs
+    only on cells tagged ``keep-output``, small, without errors or stderr, and with no secret or local path
+    anywhere in the file.
+    """
+    problems: list[str] = []
+    if nb.metadata.get("kernelspec", {}).get("name") != KERNEL_NAME:
+        problems.append(f"its kernel is not {KERNEL_NAME!r}")
+    first, last = nb.cells[0], nb.cells[-1]
+    if first.cell_type != "markdown" or not first.source.startswith("# "):
+        problems.append("it does not open with a markdown title")
+    runs = [len(list(group)) for kind, group in itertools.groupby(c.cell_type for c in nb.cells) if kind == "code"]
+    if max(runs, default=0) > MAX_CODE_RUN:
+        problems.append(f"{max(runs)} code cells in a row without prose")
+    if last.cell_type != "code" or "stack.close()" not in last.source:
+        problems.append("it does not end with the cell that stops what it started (stack.close())")
+    cells = code_cells(nb)
+    if any(cell.execution_count is not None or "execution" in cell.metadata for cell in cells):
+        problems.append("execution counts or timings are left in")
+    untagged = [i for i, cell in enumerate(cells) if cell.outputs and KEEP_OUTPUT not in cell.metadata.get("tags", [])]
+    if untagged:
+        problems.append(f"code cells {untagged} carry outputs without the {KEEP_OUTPUT!r} tag")
+    kept = [cell for cell in cells if cell.outputs]
+    if any(outputs_size(c) > MAX_KEPT_CELL for c in kept) or sum(map(outputs_size, kept)) > MAX_KEPT_TOTAL:
+        problems.append("its outputs are too large")
+    outputs = [output for cell in kept for output in cell.outputs]
+    if any(o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr") for o in outputs):
+        problems.append("an output shows an error or stderr")
+    text = json.dumps(nb)
+    if SECRET.search(text):
+        problems.append("it holds something that looks like a token or a secret")
+    if LOCAL_PATH.search(text):
+        problems.append("it holds a path of the machine that ran it")
+    return problems
 
 
 def refresh(path: Path, kernel: Kernel) -> None:

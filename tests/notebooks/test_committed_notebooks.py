@@ -1,74 +1,54 @@
 """What is committed of each notebook: prose between the code, outputs only where small and worth showing,
-no secrets, no paths of the machine that ran it, and the project's kernel."""
+no secrets, no paths of the machine that ran it, and the project's kernel (``commit_problems``)."""
 
 from __future__ import annotations
 
-import json
-from itertools import groupby
-
 import nbformat
 import pytest
-from notebook_support import (
-    KEEP_OUTPUT,
-    KERNEL_NAME,
-    LOCAL_PATH,
-    NOTEBOOKS,
-    SECRET,
-    code_cells,
-    output_text,
-    outputs_size,
-    read,
-)
-from test_notebooks import NOTEBOOK_NAMES
+from notebook_support import KEEP_OUTPUT, KERNEL_NAME, NOTEBOOK_NAMES, NOTEBOOKS, commit_problems, read, stripped
 
-MAX_KEPT_CELL = 40_000
-"""Bytes of output one kept cell may carry (the one chart, as PNG, is the largest)."""
-MAX_KEPT_TOTAL = 60_000
-MAX_CODE_RUN = 3
-"""Code cells in a row without a word of prose in between."""
-REFRESH = "refresh it with: .venv/bin/python tests/notebooks/notebook_support.py"
+REFRESH = "refresh it with: .venv/bin/python tests/notebooks/notebook_support.py NAME.ipynb"
 
 
-@pytest.fixture(params=NOTEBOOK_NAMES)
-def committed(request: pytest.FixtureRequest) -> tuple[str, str, nbformat.NotebookNode]:
-    path = NOTEBOOKS / f"{request.param}.ipynb"
-    return request.param, path.read_text(encoding="utf-8"), read(path)
-
-
-def test_it_is_a_valid_notebook_on_the_project_kernel(committed: tuple[str, str, nbformat.NotebookNode]) -> None:
-    _, _, nb = committed
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_committed_notebook_is_clean(name: str) -> None:
+    nb = read(NOTEBOOKS / f"{name}.ipynb")
     nbformat.validate(nb)
-    assert nb.metadata.kernelspec.name == KERNEL_NAME
+    assert commit_problems(nb) == [], REFRESH
+    assert any(cell.outputs for cell in nb.cells if cell.cell_type == "code"), "something worth showing is kept"
 
 
-def test_outputs_are_kept_only_where_tagged_and_small(committed: tuple[str, str, nbformat.NotebookNode]) -> None:
-    name, _, nb = committed
-    cells = code_cells(nb)
-    assert all(cell.execution_count is None for cell in cells), f"{name}: execution counts left in; {REFRESH}"
-    untagged = [i for i, cell in enumerate(cells) if cell.outputs and KEEP_OUTPUT not in cell.metadata.get("tags", [])]
-    assert untagged == [], f"{name}: code cells {untagged} carry outputs; {REFRESH}"
-    kept = [cell for cell in cells if cell.outputs]
-    assert all(outputs_size(cell) <= MAX_KEPT_CELL for cell in kept)
-    assert sum(outputs_size(cell) for cell in kept) <= MAX_KEPT_TOTAL
-    for cell in kept:
-        for output in cell.outputs:
-            assert output.output_type != "error"
-            assert not (output.output_type == "stream" and output.name == "stderr"), output_text(output)
+def _notebook_that_breaks_every_rule() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    printed = nbformat.v4.new_output(
+        "stream", name="stdout", text="token eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhZ2VudCJ9.c2ln from /root/project\n"
+    )
+    warned = nbformat.v4.new_output("stream", name="stderr", text="DeprecationWarning\n")
+    untagged = nbformat.v4.new_code_cell("print(token)", execution_count=3, outputs=[printed])
+    tagged = nbformat.v4.new_code_cell("warn()", outputs=[warned], metadata={"tags": [KEEP_OUTPUT]})
+    nb.cells = [untagged, tagged, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("y = 2")]
+    return nb
 
 
-def test_no_secret_and_no_local_path(committed: tuple[str, str, nbformat.NotebookNode]) -> None:
-    name, text, nb = committed
-    assert not SECRET.search(text), f"{name} holds something that looks like a token or a secret"
-    assert not LOCAL_PATH.search(text), f"{name} holds a path of the machine that ran it"
-    assert "execution" not in json.dumps([cell.metadata for cell in nb.cells])  # no timing metadata
+def test_the_rules_catch_what_must_not_be_committed() -> None:
+    problems = commit_problems(_notebook_that_breaks_every_rule())
+    assert problems == [
+        f"its kernel is not {KERNEL_NAME!r}",
+        "it does not open with a markdown title",
+        "4 code cells in a row without prose",
+        "it does not end with the cell that stops what it started (stack.close())",
+        "execution counts or timings are left in",
+        f"code cells [0] carry outputs without the {KEEP_OUTPUT!r} tag",
+        "an output shows an error or stderr",
+        "it holds something that looks like a token or a secret",
+        "it holds a path of the machine that ran it",
+    ]
 
 
-def test_prose_explains_what_each_step_shows(committed: tuple[str, str, nbformat.NotebookNode]) -> None:
-    name, _, nb = committed
-    assert nb.cells[0].cell_type == "markdown"
-    assert nb.cells[0].source.startswith("# "), f"{name} opens with its title"
-    runs = [len(list(group)) for kind, group in groupby(cell.cell_type for cell in nb.cells) if kind == "code"]
-    assert max(runs) <= MAX_CODE_RUN, f"{name}: {max(runs)} code cells in a row without prose"
-    last = nb.cells[-1]
-    assert last.cell_type == "code", f"{name} ends with its clean-up cell"
-    assert "stack.close()" in last.source, f"{name} ends by stopping what it started"
+def test_refreshing_strips_what_is_not_kept() -> None:
+    clean = stripped(_notebook_that_breaks_every_rule())
+    untagged, tagged = clean.cells[0], clean.cells[1]
+    assert untagged.outputs == []
+    assert untagged.execution_count is None
+    assert tagged.outputs != []  # kept: the tag says it is worth showing

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from notebook_support import KERNEL_NAME, NOTEBOOKS, ROOT
-from test_notebooks import NOTEBOOK_NAMES
+from notebook_support import KERNEL_NAME, NOTEBOOK_NAMES, NOTEBOOKS, ROOT
 
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 

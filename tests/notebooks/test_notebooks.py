@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from notebook_support import (
     LEAK_CHECK_PASSED,
+    NOTEBOOK_NAMES,
     NOTEBOOKS,
     SECRET,
     Kernel,
@@ -21,14 +22,6 @@ from notebook_support import (
 )
 
 from agentwrit_tools.offline import StandInModel, parse_rules
-
-NOTEBOOK_NAMES = [
-    "01_quickstart",
-    "02_openai_tools",
-    "03_langchain_tools",
-    "04_delegation_pipeline",
-    "05_revocation_expiry_audit",
-]
 
 
 def test_the_notebook_list_is_complete() -> None:
