@@ -21,12 +21,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check agentwrit_tools tests benchmarks notebooks
-	$(BIN)/ruff check agentwrit_tools tests benchmarks notebooks
+	$(BIN)/ruff format --check agentwrit_tools tests benchmarks
+	$(BIN)/ruff check agentwrit_tools tests benchmarks
 
 fmt: $(STAMP)
-	$(BIN)/ruff format agentwrit_tools tests benchmarks notebooks
-	$(BIN)/ruff check --fix agentwrit_tools tests benchmarks notebooks
+	$(BIN)/ruff format agentwrit_tools tests benchmarks
+	$(BIN)/ruff check --fix agentwrit_tools tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -45,6 +45,18 @@ check: lint typecheck test
 notebooks: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name agentwrit-tools --display-name "agentwrit-tools (.venv)" >/dev/null
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
+
+# The notebooks are linted and formatted with the rest of the code.
+.PHONY: lint-notebooks fmt-notebooks
+lint: lint-notebooks
+fmt: fmt-notebooks
+lint-notebooks: $(STAMP)
+	$(BIN)/ruff format --check notebooks
+	$(BIN)/ruff check notebooks
+
+fmt-notebooks: $(STAMP)
+	$(BIN)/ruff format notebooks
+	$(BIN)/ruff check --fix notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
