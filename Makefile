@@ -11,7 +11,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev,notebooks]'
 	touch $(STAMP)
 
 # Every MedAssist scenario in the terminal, on the embedded broker and the stand-in model, then the exposure summary.
@@ -40,6 +40,24 @@ soak: $(STAMP)
 	AGENTWRIT_SOAK_CALLS=$${AGENTWRIT_SOAK_CALLS:-10000} $(BIN)/python -m pytest tests/faults -m soak -s -q -p no:cacheprovider
 
 check: lint typecheck test
+
+# JupyterLab on notebooks/, their kernel the project's .venv (registered inside the venv, not in the home directory).
+.PHONY: notebooks
+notebooks: $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name agentwrit-tools --display-name "agentwrit-tools (.venv)" >/dev/null
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS)
+
+# The notebooks are linted and formatted with the rest of the code.
+.PHONY: lint-notebooks fmt-notebooks
+lint: lint-notebooks
+fmt: fmt-notebooks
+lint-notebooks: $(STAMP)
+	$(BIN)/ruff format --check notebooks
+	$(BIN)/ruff check notebooks
+
+fmt-notebooks: $(STAMP)
+	$(BIN)/ruff format notebooks
+	$(BIN)/ruff check --fix notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
