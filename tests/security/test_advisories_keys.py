@@ -71,31 +71,18 @@ def test_identity_key_with_the_universal_signature_cannot_register(wire: Wire) -
     assert agent["agent_id"].startswith("spiffe://")
 
 
-@pytest.mark.parametrize("encoding", SMALL_ORDER)
-def test_every_small_order_key_is_refused_at_registration(wire: Wire, encoding: str) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [(e, "small order") for e in SMALL_ORDER] + [(e, "not canonically encoded") for e in NON_CANONICAL],
+)
+def test_every_small_order_or_non_canonical_key_is_refused_at_registration(
+    wire: Wire, encoding: str, reason: str
+) -> None:
+    """Each with the signature ``R = key, S = 0``, which a small-order key may accept for some nonces."""
     launch = wire.launch_token(["read:records:*"])
     key = bytes.fromhex(encoding)
-    refused(
-        "keys",
-        wire.register(_forged_body(wire, launch, key, key + bytes(32))),
-        401,
-        "unauthorized",
-        detail_contains="small order",
-    )
-    served("keys", wire.register(wire.register_body(launch, ["read:records:P-1"])))
-
-
-@pytest.mark.parametrize("encoding", NON_CANONICAL)
-def test_non_canonical_key_encodings_are_refused_at_registration(wire: Wire, encoding: str) -> None:
-    launch = wire.launch_token(["read:records:*"])
-    key = bytes.fromhex(encoding)
-    refused(
-        "keys",
-        wire.register(_forged_body(wire, launch, key, UNIVERSAL_SIGNATURE)),
-        401,
-        "unauthorized",
-        detail_contains="not canonically encoded",
-    )
+    forged = wire.register(_forged_body(wire, launch, key, key + bytes(32)))
+    refused("keys", forged, 401, "unauthorized", detail_contains=reason)
     served("keys", wire.register(wire.register_body(launch, ["read:records:P-1"])))
 
 
