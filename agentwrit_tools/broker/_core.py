@@ -30,7 +30,6 @@ from ._ratelimit import RateLimiter
 from ._revocation import Revocations, chain_root_of
 from ._secrets import hash_admin_secret, random_hex, verify_admin_secret
 from ._settings import BrokerSettings
-from ._timefmt import rfc3339_nano
 from ._verified import VerifiedTokens
 
 __all__ = ["BrokerCore", "Issued", "principal_kind"]
@@ -364,24 +363,13 @@ class BrokerCore:
             return
         with self.tx():
             for win in closed:
-                self.audit.append(
-                    win.event_type,
-                    outcome="denied",
-                    detail=f"{win.suppressed} more {win.event_type} from {win.source} between "
-                    f"{rfc3339_nano(win.first_ns)} and {rfc3339_nano(win.last_ns)} (aggregated)",
-                )
+                self.audit.append(win.event_type, outcome="denied", detail=win.summary())
 
     def deny(
-        self,
-        problem: Problem,
-        event_type: str,
-        *,
-        claims: dict[str, Any] | None = None,
-        anonymous: bool | None = None,
-        **fields: Any,
+        self, problem: Problem, event_type: str, *, claims: dict[str, Any] | None = None, **fields: Any
     ) -> Problem:
         """Audit a refusal and hand back the problem to raise: ``raise core.deny(problem, "event", ...)``."""
-        self.record_denial(event_type, claims=claims, anonymous=anonymous, **fields)
+        self.record_denial(event_type, claims=claims, **fields)  # ``anonymous``, when given, is in ``fields``
         return problem
 
     # -- health -----------------------------------------------------------------------------------------------

@@ -17,18 +17,34 @@ published for the request by the HTTP layer in :data:`request_peer`.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["MAX_WINDOWS", "OTHER_SOURCES", "DenialWindows", "Window", "request_peer"]
+from ._timefmt import rfc3339_nano
+
+__all__ = ["MAX_WINDOWS", "OTHER_SOURCES", "DenialWindows", "Window", "peer_of", "request_peer"]
 
 MAX_WINDOWS = 1024
 OTHER_SOURCES = "other sources"
 
 request_peer: ContextVar[str] = ContextVar("agentwrit_request_peer", default="unknown")
-"""The client address of the request being served (set by the HTTP layer for each request)."""
+"""The client address of the request being served (set by the HTTP layer for each request, see :func:`peer_of`)."""
+
+
+def peer_of(client: object) -> str:
+    """The client address of an ASGI scope's ``client``, normalised; ``unknown`` when it is not an IP address.
+
+    Behind a trusted proxy the address comes from ``X-Forwarded-For``: whatever the proxy let through is never
+    written to the audit or used as a rate-limit key unless it is an address.
+    """
+    host = client[0] if isinstance(client, (tuple, list)) and client else None
+    try:
+        return str(ipaddress.ip_address(str(host)))
+    except ValueError:
+        return "unknown"
 
 
 @dataclass(slots=True)
@@ -46,6 +62,13 @@ class Window:
     suppressed: int = 0
     first_ns: int = 0
     last_ns: int = 0
+
+    def summary(self) -> str:
+        """The detail of the window's summary event (every part written by the broker, none by the requester)."""
+        return (
+            f"{self.suppressed} more {self.event_type} from {self.source} between "
+            f"{rfc3339_nano(self.first_ns)} and {rfc3339_nano(self.last_ns)} (aggregated)"
+        )
 
 
 class DenialWindows:

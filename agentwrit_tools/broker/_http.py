@@ -35,7 +35,7 @@ from starlette.routing import Match
 
 from ._bodies import parse_json_object
 from ._core import BrokerCore
-from ._denials import request_peer
+from ._denials import peer_of, request_peer
 from ._problems import Problem, problem_body
 from ._settings import BrokerSettings
 
@@ -125,8 +125,7 @@ class HardeningMiddleware:
         offered = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
-        client = scope.get("client")
-        peer = request_peer.set(str(client[0]) if client else "unknown")
+        peer = request_peer.set(peer_of(scope.get("client")))
         extra = [(b"x-request-id", request_id.encode("ascii")), *_SECURITY_HEADERS]
         response_started = False
 

@@ -26,6 +26,7 @@ from . import _svc_agents as agents
 from . import _svc_tokens as tokens
 from ._bodies import opt_str
 from ._core import BrokerCore
+from ._denials import request_peer
 from ._http import read_json
 from ._metrics import CONTENT_TYPE
 from ._problems import Problem
@@ -48,7 +49,8 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The real peer (or the client a trusted proxy names): the rate-limit key and what the audit records."""
+    return request_peer.get()
 
 
 def _rate_limited(detail: str, wait: float) -> Problem:

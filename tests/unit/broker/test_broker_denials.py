@@ -52,3 +52,12 @@ def test_window_zero_writes_everything() -> None:
     windows, _ = _windows(window=0)
     assert all(windows.admit("10.0.0.1", "admin_auth_failed") for _ in range(10))
     assert windows.close(everything=True) == []
+
+
+def test_the_peer_is_an_address_or_unknown() -> None:
+    from agentwrit_tools.broker._denials import peer_of
+
+    assert peer_of(("127.0.0.1", 5000)) == "127.0.0.1"
+    assert peer_of(["::1", 1]) == "::1"
+    for client in (None, (), ("evil\u202ehost", 1), ("10.0.0.1, 10.0.0.2", 0)):
+        assert peer_of(client) == "unknown"
