@@ -9,7 +9,10 @@ Guarantees made here, for every response including errors:
   and empty for a request that matched no route; details name no path, method or id from the request;
 * ``X-Request-ID`` (the client's if it sent a sane one, else 16 hex characters), ``X-Content-Type-Options:
   nosniff``, ``Cache-Control: no-store`` and ``X-Frame-Options: DENY``;
-* bodies over the limit are refused with 413 (from ``Content-Length`` up front, or while streaming);
+* bodies over the limit are refused with 413 (from ``Content-Length`` up front, or while streaming), and a body
+  not declared ``application/json`` with 415 (:func:`read_json`, the one way an endpoint reads a body);
+* the request's peer (an IP address: the connection's, or what a trusted proxy reports) is published for the
+  request in ``_denials.request_peer``, for rate limits and the audit;
 * nothing ever answers with a traceback: an unexpected exception is logged as one generic line and answered
   with a bare 500 problem.
 """
