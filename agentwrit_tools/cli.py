@@ -3,12 +3,14 @@
 ::
 
     agentwrit-tools broker serve [--host 127.0.0.1] [--port 8080] [--db PATH] [--dev]
-                                 [--no-extensions] [--no-rate-limits]
+                                 [--no-extensions] [--no-rate-limits] [--forwarded-allow-ips IPS]
+                                 [--fix-permissions]
     agentwrit-tools audit verify [--url URL]
     agentwrit-tools demo medassist|tickets [--scenario NAME|all] [--json] [--serve [--port N]]
 
 Secrets come from the environment only (``AGENTWRIT_ADMIN_SECRET``, or the reference broker's
-``AA_ADMIN_SECRET``), never from flags, so they do not end up in shell history or ``ps`` output.
+``AA_ADMIN_SECRET``; ``AGENTWRIT_KEYRING_SECRET`` to seal the signing key at rest), never from flags, so they do
+not end up in shell history or ``ps`` output.
 
 User mistakes (no secret, port in use, unwritable database, missing extra) end with one clear line on stderr
 and exit code 2 — never a traceback. ``audit verify`` exits 1 when the chain is broken.
@@ -74,12 +76,24 @@ def _add_broker_serve(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-extensions", action="store_true", help="behave exactly like the reference broker")
     parser.add_argument("--no-rate-limits", action="store_true", help="turn off authentication rate limits")
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="comma-separated proxies (addresses or CIDR networks) whose X-Forwarded-For names the client "
+        "(default: none, or AA_FORWARDED_ALLOW_IPS)",
+    )
+    parser.add_argument(
+        "--fix-permissions",
+        action="store_true",
+        help="make the database and key files private (0600) instead of refusing to start when others can read them",
+    )
 
 
 def _broker_serve(args: argparse.Namespace) -> int:
     try:
         from .broker import BrokerSettings
-        from .broker._serve import serve
+        from .broker._serve import serve, startup_warnings
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] in _BROKER_MODULES:
             raise UsageError(_BROKER_EXTRA) from None
@@ -106,6 +120,10 @@ def _broker_serve(args: argparse.Namespace) -> int:
         overrides["extensions"] = False
     if args.no_rate_limits:
         overrides["rate_limits"] = False
+    if args.forwarded_allow_ips is not None:
+        overrides["forwarded_allow_ips"] = args.forwarded_allow_ips
+    if args.fix_permissions:
+        overrides["fix_permissions"] = True
     try:
         settings = BrokerSettings.from_env(**overrides)
         if settings.db_path is None:
@@ -113,6 +131,8 @@ def _broker_serve(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
     db_path = settings.db_path
+    for warning in startup_warnings(settings):
+        _say(f"agentwrit-tools: warning: {warning}")
 
     def ready(url: str) -> None:
         features = "extensions on" if settings.extensions else "reference behaviour (no extensions)"

@@ -37,6 +37,8 @@ __all__ = [
     "ScopeTemplate",
     "covers",
     "covers_all",
+    "is_identifier",
+    "is_plain_scope",
     "is_valid_scope",
     "parse_scope",
     "render_scopes",
@@ -126,6 +128,31 @@ def is_valid_scope(text: object) -> bool:
     except ScopeError:
         return False
     return True
+
+
+def is_identifier(text: object) -> bool:
+    """True when ``text`` is a plain identifier (:data:`SAFE_VALUE_PATTERN`), the rule for model-chosen values.
+
+    The embedded broker applies the same rule to every id it stores (task and orchestrator ids, revocation
+    targets): no look-alikes, no invisible or control characters, no separators, so two ids that print the same
+    are the same id.
+    """
+    return isinstance(text, str) and _SAFE_VALUE.fullmatch(text) is not None
+
+
+def is_plain_scope(text: object) -> bool:
+    """True when every part of the scope ``text`` is a plain identifier (``*`` allowed as the whole identifier).
+
+    Stricter than :func:`is_valid_scope`, which accepts any printable Unicode part: this is the rule the embedded
+    broker applies to every scope it stores, the one scope templates already guarantee for what they render.
+    """
+    if not isinstance(text, str):
+        return False
+    parts = text.split(":")
+    if len(parts) != 3:
+        return False
+    action, resource, identifier = parts
+    return is_identifier(action) and is_identifier(resource) and (identifier == WILDCARD or is_identifier(identifier))
 
 
 def _as_scope(value: str | Scope) -> Scope:

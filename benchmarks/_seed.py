@@ -18,6 +18,7 @@ from pathlib import Path
 
 from agentwrit_tools.auditchain import GENESIS_HASH, event_hash
 from agentwrit_tools.broker._db import connect
+from agentwrit_tools.broker._files import create_private
 
 __all__ = ["AuditSeed", "seed_audit", "seed_revocations"]
 
@@ -96,6 +97,7 @@ def _audit_rows(count: int, first_ns: int, step_ns: int) -> Iterator[tuple[objec
 
 
 def _bulk(path: Path) -> sqlite3.Connection:
+    create_private(path)  # mode 0600, as the broker creates its database (it refuses one others can read)
     connect(path).close()  # the broker's schema and pragmas (WAL), exactly as the broker creates them
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")

@@ -49,7 +49,7 @@ def run(ctx: Context) -> list[Figure]:
     with BrokerProcess() as process:
         app = setup_app(process)
         minter = Broker(process.url, app.client_id, app.client_secret)
-        local = Broker(process.url)
+        local = Broker(process.url, app.client_id, app.client_secret)  # the app's bearer reads the revocation feed
         strict = Broker(process.url, strict_verify=True)
         try:
             with minter.mint("read:bench:item-1", orch_id="bench", task_id="verify", ttl=3600) as credential:

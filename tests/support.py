@@ -7,6 +7,7 @@ Test modules import it by name (``from support import …``): ``tests/`` is on t
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import select
@@ -109,6 +110,16 @@ def audit(operator: Broker, task_id: str, *event_types: str) -> list[Any]:
 
 def assert_nothing_minted(operator: Broker, task_id: str) -> None:
     assert audit(operator, task_id, *MINTING) == []
+
+
+def feed_reader(running: Any) -> dict[str, str]:
+    """``client_id``/``client_secret`` for a Verifier of a running embedded broker, so it can read the revocation
+    feed (apps and operators only) and verify locally: an app of its own whose ceiling grants nothing useful."""
+    app = running.create_app(f"feed-reader-{next(_feed_readers)}", ["read:revocations:feed"])
+    return {"client_id": app.client_id, "client_secret": app.client_secret}
+
+
+_feed_readers = itertools.count()
 
 
 def broker_extensions_on_or_off(

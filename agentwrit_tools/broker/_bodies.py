@@ -2,7 +2,11 @@
 
 Every field is read through one of these helpers, so every malformed input becomes the same kind of answer — a
 400 ``invalid_request`` naming the field — before any state is touched. ``bool`` is never accepted as an
-integer, strings are bounded, and scope lists are validated with :mod:`agentwrit_tools.scopes`.
+integer, strings are bounded and never hold NUL, and what the broker stores follows one rule, the one scope
+templates apply to model-chosen values (:func:`agentwrit_tools.scopes.is_identifier`): ids are plain identifiers
+(:func:`req_identifier`), names are identifiers joined by ``/`` (:func:`req_name`), every part of a scope is an
+identifier (:func:`req_scope_list`). Zero-width, bidirectional, control and non-ASCII look-alike characters,
+``..`` and ``\\`` never reach the database, so two ids that print the same are the same id.
 """
 
 from __future__ import annotations
@@ -12,17 +16,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..scopes import is_valid_scope
+from ..scopes import SAFE_VALUE_PATTERN, is_identifier, is_plain_scope
 from ._problems import Problem, bad_request
 
 __all__ = [
     "MAX_STRING",
     "int_or",
+    "is_agent_id",
     "opt_bool",
     "opt_int",
     "opt_str",
     "parse_json_object",
     "query_int",
+    "req_identifier",
+    "req_name",
     "req_scope_list",
     "req_str",
 ]
@@ -69,6 +76,9 @@ def req_str(body: Mapping[str, Any], name: str, *, max_len: int = MAX_STRING) ->
         raise bad_request(f"field {name!r} must not be empty")
     if len(value) > max_len:
         raise bad_request(f"field {name!r} is longer than {max_len} characters")
+    if "\x00" in value:
+        # No field of the contract holds NUL; a key-derivation function would even pad it away ("s" == "s\0").
+        raise bad_request(f"field {name!r} holds a NUL character")
     return value
 
 
@@ -107,6 +117,37 @@ def opt_bool(body: Mapping[str, Any], name: str, default: bool) -> bool:
     return value
 
 
+_IDENTIFIER_HINT = f"identifiers match {SAFE_VALUE_PATTERN}: ASCII letters, digits and _ . @ + -"
+
+
+def req_identifier(body: Mapping[str, Any], name: str) -> str:
+    """A required plain identifier (task and orchestrator ids): what may appear in an agent's SPIFFE ID."""
+    value = req_str(body, name, max_len=256)
+    if not is_identifier(value):
+        raise bad_request(f"field {name!r} must be a plain identifier", hint=_IDENTIFIER_HINT)
+    return value
+
+
+def req_name(body: Mapping[str, Any], name: str) -> str:
+    """A required name made of plain identifiers joined by ``/`` (``orch/task``, as the official client sends)."""
+    value = req_str(body, name, max_len=256)
+    if not all(is_identifier(part) for part in value.split("/")):
+        raise bad_request(f"field {name!r} must be plain identifiers joined by '/'", hint=_IDENTIFIER_HINT)
+    return value
+
+
+def is_agent_id(text: str) -> bool:
+    """``spiffe://{trust domain}/agent/{orch_id}/{task_id}/{instance}`` with every segment a plain identifier."""
+    head, _, path = text.partition("://")
+    segments = path.split("/")
+    return (
+        head == "spiffe"
+        and len(segments) == 5
+        and segments[1] == "agent"
+        and all(is_identifier(segment) for segment in segments)
+    )
+
+
 def req_scope_list(body: Mapping[str, Any], name: str) -> list[str]:
     """A required, non-empty list of well-formed scopes, de-duplicated in order.
 
@@ -123,10 +164,11 @@ def req_scope_list(body: Mapping[str, Any], name: str) -> list[str]:
     if len(value) > MAX_SCOPES:
         raise bad_request(f"field {name!r} holds more than {MAX_SCOPES} scopes")
     for item in value:
-        if not isinstance(item, str) or len(item) > MAX_STRING or not is_valid_scope(item):
+        if not isinstance(item, str) or len(item) > MAX_STRING or not is_plain_scope(item):
             raise bad_request(
                 f"field {name!r} holds a malformed scope",
-                hint="scopes look like action:resource:identifier; '*' only as the whole identifier",
+                hint="scopes look like action:resource:identifier, each part a plain identifier "
+                f"({SAFE_VALUE_PATTERN}); '*' only as the whole identifier",
             )
     return list(dict.fromkeys(value))
 

@@ -20,24 +20,38 @@ from . import _jwt
 from ._audit import AuditLog
 from ._checkpoint import SAFETY_PAGES, Checkpointer
 from ._db import connect, transaction
+from ._denials import DenialWindows, request_peer
+from ._files import check_private, create_private, db_files, tighten
+from ._keyring import Keyring
 from ._keys import SigningKey, load_or_create_key
 from ._metrics import BrokerMetrics
-from ._problems import Problem, insufficient_scope, unauthorized
+from ._problems import Problem, bad_request, insufficient_scope, unauthorized
 from ._ratelimit import RateLimiter
 from ._revocation import Revocations, chain_root_of
 from ._secrets import hash_admin_secret, random_hex, verify_admin_secret
 from ._settings import BrokerSettings
 from ._verified import VerifiedTokens
 
-__all__ = ["BrokerCore", "Issued"]
+__all__ = ["BrokerCore", "Issued", "principal_kind"]
 
 logger = logging.getLogger("agentwrit_tools.broker")
 
 _ADMIN_SECRET_KEY = "admin_secret_hash"  # noqa: S105 - a row name, not a secret
 
 
-def _no_record(event_type: str, *, claims: dict[str, Any] | None = None, **fields: Any) -> None:
+def _no_record(
+    event_type: str, *, claims: dict[str, Any] | None = None, anonymous: bool | None = None, **fields: Any
+) -> None:
     """Stand-in for :meth:`BrokerCore.record_denial` when the caller audits the refusal itself."""
+
+
+def principal_kind(claims: dict[str, Any]) -> str:
+    """``admin``, ``app`` or ``agent``: who a verified token speaks for, from its ``sub`` (never from its scopes,
+    which a launch token may set to anything)."""
+    sub = str(claims.get("sub", ""))
+    if sub == "admin":
+        return "admin"
+    return "app" if sub.startswith("app:") else "agent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,7 @@ class BrokerCore:
         self.started = time.monotonic()
         self.challenges_issued = 0
         self.audit = AuditLog(conn)
+        self.denials = DenialWindows(settings.audit_failure_window)
         self.metrics = BrokerMetrics()
         self.verified = VerifiedTokens()
         self._checkpointer: Checkpointer | None = None
@@ -72,16 +87,26 @@ class BrokerCore:
 
     @classmethod
     def open(cls, settings: BrokerSettings) -> BrokerCore:
-        """Open the database, load or create the key, and install the admin secret.
+        """Check the secret files' permissions, open the database, load or create the key, install the admin secret.
 
         Raises:
-            ConfigurationError: no admin secret configured and none stored; unusable key file.
+            ConfigurationError: no admin secret configured and none stored; unusable key file; a database or key
+                file other users can reach (without ``fix_permissions``); a keyring secret that does not open the
+                stored key, or a sealed key and no keyring secret.
             sqlite3.Error: the database cannot be opened.
         """
+        keyring = Keyring(settings.keyring_secret) if settings.keyring_secret is not None else None
+        secret_files = [] if settings.signing_key_path is None else [settings.signing_key_path]
+        if settings.db_path is not None:
+            secret_files += db_files(settings.db_path)
+        check_private(secret_files, fix=settings.fix_permissions)
+        if settings.db_path is not None:
+            create_private(settings.db_path)  # 0600 before SQLite opens it: its -wal and -shm follow its mode
         conn = connect(settings.db_path)
         try:
+            tighten(secret_files)
             with transaction(conn):
-                key = load_or_create_key(conn, settings.signing_key_path)
+                key = load_or_create_key(conn, settings.signing_key_path, keyring)
             core = cls(settings, conn, key)
             core._install_admin_secret()
         except BaseException:
@@ -93,6 +118,10 @@ class BrokerCore:
         return core
 
     def close(self) -> None:
+        try:
+            self.flush_denials(everything=True)  # what the open windows counted is not lost on shutdown
+        except sqlite3.Error:
+            logger.warning("could not write the audit summary of the last refused requests")
         checkpointer, self._checkpointer = self._checkpointer, None
         if checkpointer is not None:
             checkpointer.stop()
@@ -144,14 +173,22 @@ class BrokerCore:
         parent_lineage: str | None = None,
         renewed_from: str | None = None,
         exp_cap: int | None = None,
+        renew_until: int | None = None,
     ) -> Issued:
         """Sign a token and remember it (call inside a transaction).
 
-        ``ttl`` is capped by the global ``max_ttl`` and ``exp`` by ``exp_cap`` (a delegator's expiry).
+        ``ttl`` is capped by the global ``max_ttl``, and ``exp`` by ``exp_cap`` (a delegator's expiry) and by
+        ``renew_until``: the absolute end of the token's renewal line, fixed at first issue (``None``: this is the
+        first issue, so now + the session lifetime of ``kind``) and carried over by every renewal.
+
+        Raises:
+            Problem: 400 when the token would be longer than the limit every verifier enforces.
         """
         now = int(time.time())
         ttl = max(1, min(ttl, self.settings.max_ttl))
-        exp = now + ttl
+        if renew_until is None:
+            renew_until = self.session_end(kind, now)
+        exp = min(now + ttl, renew_until)
         if exp_cap is not None:
             exp = min(exp, exp_cap)
         jti = random_hex(16)
@@ -166,10 +203,17 @@ class BrokerCore:
             claims["delegation_chain"] = chain
             claims["chain_hash"] = chain_hash
         token = _jwt.encode(claims, self.key)
+        if len(token) > _jwt.MAX_TOKEN_LENGTH:
+            # Every verifier (ours on both sides) refuses a longer token: issuing it would hand out a dud. The
+            # caller's transaction rolls back, so nothing (nonce, launch token) is consumed.
+            raise bad_request(
+                f"the token would be longer than {_jwt.MAX_TOKEN_LENGTH} bytes",
+                hint="ask for fewer or shorter scopes",
+            )
         self.verified.add(token, claims)  # signed here a moment ago: presenting it needs no signature check
         self.conn.execute(
             "INSERT INTO tokens (jti, sub, kind, task_id, orch_id, chain_root, lineage, parent_lineage, renewed_from,"
-            " ttl, exp_cap, iat, exp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ttl, exp_cap, iat, exp, renew_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 jti,
                 sub,
@@ -184,10 +228,16 @@ class BrokerCore:
                 exp_cap,
                 now,
                 exp,
+                renew_until,
             ),
         )
         self.metrics.token_issued(scope)
         return Issued(token, claims, exp - now)
+
+    def session_end(self, kind: str, first_issued: int) -> int:
+        """The absolute end of a renewal line of ``kind`` first issued at ``first_issued`` (unix seconds)."""
+        settings = self.settings
+        return first_issued + (settings.admin_session_lifetime if kind == "admin" else settings.session_lifetime)
 
     def verify(self, token: object) -> dict[str, Any]:
         """Signature, header and claims; not revocation.
@@ -204,7 +254,12 @@ class BrokerCore:
             _jwt.check_lifetime(known, now)
             return known
         claims = _jwt.verify(
-            token, self.key, now=now, issuer=self.settings.issuer, audience=self.settings.audience_list
+            token,
+            self.key,
+            now=now,
+            issuer=self.settings.issuer,
+            audience=self.settings.audience_list,
+            max_ttl=self.settings.max_ttl,
         )
         if isinstance(token, str):  # always, once verify() accepted it
             self.verified.add(token, claims)
@@ -226,12 +281,14 @@ class BrokerCore:
         path: str,
         audit: bool = True,
         scope_event: str = "scope_violation",
+        principals: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:
         """The contract's Bearer rules: 401 for missing/bad tokens, 403 for revoked or insufficient ones.
 
         Each refusal of a presented token is audited (never the token itself) unless ``audit`` is off, for
         callers that record their own, more specific event; ``scope_event`` names the event recorded when a
-        valid token lacks ``required_scope``.
+        valid token lacks ``required_scope``. ``principals`` limits the endpoint to those kinds of token
+        (``admin``, ``app``, ``agent``: see :func:`principal_kind`), whatever scopes they carry.
         """
         record = self.record_denial if audit else _no_record
         if not authorization:
@@ -247,11 +304,22 @@ class BrokerCore:
             record("token_auth_failed", detail="token verification failed", resource=path)
             raise unauthorized() from None
         if self.revocations.claims_revoked(claims):
-            record("token_revoked_access", claims=claims, detail="a revoked token was presented", resource=path)
+            # A revoked token is no credential: its replays are aggregated like a forged token's.
+            record(
+                "token_revoked_access",
+                claims=claims,
+                anonymous=True,
+                detail="a revoked token was presented",
+                resource=path,
+            )
             raise insufficient_scope("token has been revoked")
         if required_scope is not None and not self._holds(claims, required_scope):
             record(scope_event, claims=claims, detail=f"endpoint requires {required_scope}", resource=path)
             raise insufficient_scope(f"this endpoint requires the scope {required_scope}")
+        if principals is not None and principal_kind(claims) not in principals:
+            wanted = " or ".join(principals)
+            record(scope_event, claims=claims, detail=f"endpoint is for {wanted} tokens", resource=path)
+            raise insufficient_scope(f"this endpoint is for {wanted} tokens")
         return claims
 
     @staticmethod
@@ -263,20 +331,45 @@ class BrokerCore:
 
     # -- audit helpers ----------------------------------------------------------------------------------------
 
-    def record_denial(self, event_type: str, *, claims: dict[str, Any] | None = None, **fields: Any) -> None:
-        """Audit a refusal in its own transaction (the refused request itself changes nothing)."""
+    def record_denial(
+        self,
+        event_type: str,
+        *,
+        claims: dict[str, Any] | None = None,
+        anonymous: bool | None = None,
+        **fields: Any,
+    ) -> None:
+        """Audit a refusal in its own transaction (the refused request itself changes nothing).
+
+        ``anonymous``: the requester proved nothing — no valid, live credential (default: no ``claims``). Such
+        refusals are aggregated per source and window (see :mod:`._denials`) so they cannot flood the log.
+        """
         if claims is not None:
             fields.setdefault("agent_id", str(claims.get("sub", "")))
             fields.setdefault("task_id", str(claims.get("task_id", "")))
             fields.setdefault("orch_id", str(claims.get("orch_id", "")))
+        self.flush_denials()
+        if (claims is None if anonymous is None else anonymous) and not self.denials.admit(
+            request_peer.get(), event_type
+        ):
+            return
         with self.tx():
             self.audit.append(event_type, outcome="denied", **fields)
+
+    def flush_denials(self, *, everything: bool = False) -> None:
+        """Write the summary of every aggregation window that is over (all of them with ``everything``)."""
+        closed = self.denials.close(everything=everything)
+        if not closed:
+            return
+        with self.tx():
+            for win in closed:
+                self.audit.append(win.event_type, outcome="denied", detail=win.summary())
 
     def deny(
         self, problem: Problem, event_type: str, *, claims: dict[str, Any] | None = None, **fields: Any
     ) -> Problem:
         """Audit a refusal and hand back the problem to raise: ``raise core.deny(problem, "event", ...)``."""
-        self.record_denial(event_type, claims=claims, **fields)
+        self.record_denial(event_type, claims=claims, **fields)  # ``anonymous``, when given, is in ``fields``
         return problem
 
     # -- health -----------------------------------------------------------------------------------------------

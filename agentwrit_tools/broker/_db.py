@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     ttl INTEGER NOT NULL,
     exp_cap INTEGER,
     iat INTEGER NOT NULL,
-    exp INTEGER NOT NULL
+    exp INTEGER NOT NULL,
+    renew_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS tokens_sub ON tokens (sub);
 CREATE INDEX IF NOT EXISTS tokens_task ON tokens (task_id);
@@ -138,11 +139,24 @@ def connect(path: Path | None) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.executescript(_SCHEMA)
+        _add_missing_columns(conn)
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+# Columns added after the first release: (table, column, declaration). A database created before gets them on
+# open; rows written before read NULL, which each user of the column documents.
+_ADDED_COLUMNS = (("tokens", "renew_until", "INTEGER"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 @contextmanager

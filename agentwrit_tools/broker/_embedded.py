@@ -28,7 +28,7 @@ from ..errors import ConfigurationError
 from ._core import BrokerCore
 from ._http import create_app
 from ._problems import Problem
-from ._serve import bind_socket, url_for
+from ._serve import bind_socket, server_config, url_for
 from ._settings import BrokerSettings
 from ._svc_admin import AppCredentials, create_app_record, parse_new_app
 
@@ -112,14 +112,8 @@ class EmbeddedBroker:
             port = self._socket.getsockname()[1]
             self.url = url_for(self.host, port)
             self._app = create_app(self.settings, core=self._core)
-            config = uvicorn.Config(
-                self._app,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                loop="asyncio",
-                ws="none",
-                timeout_graceful_shutdown=2,
+            config = server_config(
+                self._app, self.settings, log_level="warning", loop="asyncio", timeout_graceful_shutdown=2
             )
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._run, name=f"agentwrit-broker-{port}", daemon=True)

@@ -4,9 +4,15 @@ Guarantees made here, for every response including errors:
 
 * errors are RFC 7807 ``application/problem+json`` with the contract's fields — FastAPI's 422 validation
   errors become 400 ``invalid_request``, unknown paths 404 ``not_found``, wrong methods 405;
+* an error body never echoes what the client put in the URL: ``instance`` (the contract's "request path") is the
+  *route template* the request matched — the path itself for every endpoint but ``/v1/admin/apps/{app_id}`` —
+  and empty for a request that matched no route; details name no path, method or id from the request;
 * ``X-Request-ID`` (the client's if it sent a sane one, else 16 hex characters), ``X-Content-Type-Options:
   nosniff``, ``Cache-Control: no-store`` and ``X-Frame-Options: DENY``;
-* bodies over the limit are refused with 413 (from ``Content-Length`` up front, or while streaming);
+* bodies over the limit are refused with 413 (from ``Content-Length`` up front, or while streaming), and a body
+  not declared ``application/json`` with 415 (:func:`read_json`, the one way an endpoint reads a body);
+* the request's peer (an IP address: the connection's, or what a trusted proxy reports) is published for the
+  request in ``_denials.request_peer``, for rate limits and the audit;
 * nothing ever answers with a traceback: an unexpected exception is logged as one generic line and answered
   with a bare 500 problem.
 """
@@ -18,6 +24,7 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -27,12 +34,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from ._bodies import parse_json_object
 from ._core import BrokerCore
+from ._denials import peer_of, request_peer
 from ._problems import Problem, problem_body
 from ._settings import BrokerSettings
 
-__all__ = ["create_app", "problem_response"]
+__all__ = ["create_app", "problem_response", "read_json", "route_template"]
 
 logger = logging.getLogger("agentwrit_tools.broker")
 
@@ -57,6 +67,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     429: "rate_limited",
 }
 
@@ -66,12 +77,28 @@ def _request_id(request: Request) -> str:
     return str(state.get("request_id") or secrets.token_hex(8))
 
 
+def route_template(scope: Scope) -> str:
+    """The path template of the route ``scope`` matched (or would match), ``""`` when it matches none.
+
+    Routing records the route in the scope; a request refused before routing (body too large, bad
+    ``Content-Length``) is matched here against the app's routes, so its problem names the endpoint too.
+    """
+    route = scope.get("route")
+    if route is None:
+        for candidate in getattr(scope.get("app"), "routes", ()):
+            if candidate.matches(scope)[0] != Match.NONE:
+                route = candidate
+                break
+    path = getattr(route, "path", "")
+    return path if isinstance(path, str) else ""
+
+
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
     body = problem_body(
         problem.status,
         problem.error_code,
         problem.detail,
-        instance=request.url.path,
+        instance=route_template(request.scope),
         request_id=_request_id(request),
         hint=problem.hint,
     )
@@ -101,6 +128,7 @@ class HardeningMiddleware:
         offered = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
+        peer = request_peer.set(peer_of(scope.get("client")))
         extra = [(b"x-request-id", request_id.encode("ascii")), *_SECURITY_HEADERS]
         response_started = False
 
@@ -113,7 +141,7 @@ class HardeningMiddleware:
             await send(message)
 
         async def refuse(status: int, code: str, detail: str) -> None:
-            body, raw_headers = _raw_problem(status, code, detail, scope.get("path", ""), request_id)
+            body, raw_headers = _raw_problem(status, code, detail, route_template(scope), request_id)
             await send_hardened({"type": "http.response.start", "status": status, "headers": raw_headers})
             await send_hardened({"type": "http.response.body", "body": body})
 
@@ -132,8 +160,26 @@ class HardeningMiddleware:
             if not response_started:
                 await refuse(500, "internal_error", "internal error")
         finally:
+            request_peer.reset(peer)
             route = scope.get("route")
             self.observe(getattr(route, "path", "unmatched"), time.perf_counter() - started_at)
+
+
+_JSON_TYPE = "application/json"
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The JSON object body of a request that says it is JSON: the one way every endpoint reads a body.
+
+    Raises:
+        Problem: 415 when ``Content-Type`` is not ``application/json`` (a form or a text body is refused before it
+            is read: a browser can send those cross-site without a preflight), 413 past ``limit``, 400 when the
+            body is not a JSON object.
+    """
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != _JSON_TYPE:
+        raise Problem(415, "unsupported_media_type", f"the request body must be sent as {_JSON_TYPE}")
+    return parse_json_object(await read_body(request, limit))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -158,9 +204,9 @@ def _install_handlers(app: FastAPI) -> None:
         status = exc.status_code
         code = _STATUS_CODES.get(status, "invalid_request" if status < 500 else "internal_error")
         if status == 404:
-            detail = f"no such endpoint: {request.url.path[:200]}"
+            detail = "no such endpoint"
         elif status == 405:
-            detail = f"method {request.method} is not allowed on {request.url.path[:200]}"
+            detail = "this method is not allowed on this endpoint (the Allow header lists those that are)"
         else:
             detail = str(exc.detail) if isinstance(exc.detail, str) else "request refused"
         return problem_response(request, Problem(status, code, detail, headers=dict(exc.headers or {})))
@@ -171,6 +217,19 @@ def _install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+async def _summarise_denials(core: BrokerCore) -> None:
+    """Write aggregation summaries when their window closes, even if no request comes to trigger it."""
+    window = core.settings.audit_failure_window
+    if window <= 0:
+        return
+    while True:
+        await asyncio.sleep(max(0.05, window / 4))
+        try:
+            core.flush_denials()
+        except sqlite3.Error:
+            logger.warning("could not write an audit summary of refused requests; will retry")
 
 
 def create_app(settings: BrokerSettings, *, core: BrokerCore | None = None) -> FastAPI:
@@ -195,9 +254,11 @@ def create_app(settings: BrokerSettings, *, core: BrokerCore | None = None) -> F
         app.state.core = holder["core"]
         # Other threads (the embedded broker) schedule work here: this loop's thread owns the database.
         app.state.loop = asyncio.get_running_loop()
+        summaries = asyncio.create_task(_summarise_denials(holder["core"]))
         try:
             yield
         finally:
+            summaries.cancel()
             if owned:
                 holder.pop("core").close()
 

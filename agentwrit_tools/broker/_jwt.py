@@ -13,10 +13,21 @@ from typing import Any
 
 from ._keys import SigningKey, b64url_decode, b64url_encode
 
-__all__ = ["MAX_TOKEN_LENGTH", "TokenInvalid", "check_lifetime", "decode_unverified_header", "encode", "verify"]
+__all__ = [
+    "IAT_LEEWAY",
+    "MAX_TOKEN_LENGTH",
+    "TokenInvalid",
+    "check_lifetime",
+    "decode_unverified_header",
+    "encode",
+    "verify",
+]
 
 # Far above any token we issue (a depth-5 chain is ~3 KiB), small enough to bound the work a stranger can cause.
+# Both sides refuse longer tokens, so the broker also refuses to *issue* one (see BrokerCore.mint).
 MAX_TOKEN_LENGTH = 16 * 1024
+# Seconds an ``iat`` may lie ahead of our clock (a sibling replica's clock running slightly fast).
+IAT_LEEWAY = 5
 
 
 class TokenInvalid(Exception):
@@ -53,7 +64,9 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_claims(claims: dict[str, Any], now: float, issuer: str, audience: list[str] | None) -> None:
+def _check_claims(
+    claims: dict[str, Any], now: float, issuer: str, audience: list[str] | None, max_ttl: int | None
+) -> None:
     for name in ("exp", "nbf", "iat"):
         if not _is_int(claims.get(name)):
             raise TokenInvalid(f"claim {name} missing or not an integer")
@@ -82,6 +95,11 @@ def _check_claims(claims: dict[str, Any], now: float, issuer: str, audience: lis
             raise TokenInvalid("foreign audience")
     elif not set(claims.get("aud") or ()) & set(audience):
         raise TokenInvalid("foreign audience")
+    # Nothing we issue is dated ahead or lives longer than the max TTL: such a token was not made by our rules.
+    if claims["iat"] > now + IAT_LEEWAY:
+        raise TokenInvalid("issued in the future")
+    if max_ttl is not None and claims["exp"] - claims["iat"] > max_ttl:
+        raise TokenInvalid("lifetime beyond the max TTL")
     check_lifetime(claims, now)
 
 
@@ -94,9 +112,17 @@ def check_lifetime(claims: dict[str, Any], now: float) -> None:
 
 
 def verify(
-    token: object, key: SigningKey, *, now: float, issuer: str, audience: list[str] | None = None
+    token: object,
+    key: SigningKey,
+    *,
+    now: float,
+    issuer: str,
+    audience: list[str] | None = None,
+    max_ttl: int | None = None,
 ) -> dict[str, Any]:
     """Verify a compact JWS issued by this broker and return its claims.
+
+    ``max_ttl`` bounds ``exp - iat`` (the broker's global max TTL); ``iat`` may not lie ahead of ``now``.
 
     Raises:
         TokenInvalid: anything at all is wrong; callers answer with a generic message.
@@ -119,5 +145,5 @@ def verify(
     if len(signature) != 64 or not key.verify(signature, (parts[0] + "." + parts[1]).encode("utf-8")):
         raise TokenInvalid("bad signature")
     claims = _json_object(parts[1])
-    _check_claims(claims, now, issuer, audience)
+    _check_claims(claims, now, issuer, audience, max_ttl)
     return claims

@@ -2,8 +2,10 @@
 
 The key must survive restarts, or every token issued before a restart would stop verifying. It lives either in
 the SQLite database (the default, so one file holds all state) or in a PEM file named by the settings (so an
-operator can manage it apart from the data). Its ``kid`` is the RFC 7638 thumbprint of the public JWK, which
-lets anyone recompute it from the published key (extension: ``GET /.well-known/jwks.json``).
+operator can manage it apart from the data). With a keyring secret configured it is stored sealed in either place
+(:mod:`._keyring`; an encrypted PKCS#8 PEM for the file), and a key found unsealed is sealed on start. Its ``kid``
+is the RFC 7638 thumbprint of the public JWK, which lets anyone recompute it from the published key (extension:
+``GET /.well-known/jwks.json``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import ConfigurationError
+from ._keyring import ENV_KEYRING_SECRET, Keyring, is_sealed
 
 __all__ = ["SigningKey", "b64url_decode", "b64url_encode", "jwk_thumbprint", "load_or_create_key"]
 
@@ -32,16 +35,23 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url decoding (no padding, no foreign characters).
+    """Strict base64url decoding: no padding, no foreign characters, and canonical.
+
+    Canonical means re-encoding gives the same text back. The last character of a segment may carry unused
+    bits; a decoder that ignores them accepts several spellings of one signature, i.e. a second token string
+    (with the same ``jti``) that a cache or a deny-list keyed on the text would not recognise.
 
     Raises:
-        ValueError: the text is not base64url.
+        ValueError: the text is not canonical base64url.
     """
     if not isinstance(text, str) or text.strip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"):
         raise ValueError("not base64url")
     if len(text) % 4 == 1:
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if b64url_encode(raw) != text:
+        raise ValueError("not canonical base64url")
+    return raw
 
 
 def jwk_thumbprint(x: str) -> str:
@@ -81,57 +91,104 @@ class SigningKey:
         return self._private.private_bytes_raw()
 
 
-def _from_pem_file(path: Path) -> SigningKey:
+_PURPOSE = "signing key"
+
+
+def _from_pem_file(path: Path, keyring: Keyring | None) -> SigningKey:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"cannot read the signing key file {path}: {exc.strerror}") from None
+    encrypted = b"ENCRYPTED" in data
+    password: bytes | None = None
+    if encrypted:
+        if keyring is None:
+            raise ConfigurationError(f"the signing key file {path} is encrypted: set {ENV_KEYRING_SECRET}")
+        password = keyring.secret_bytes()
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = serialization.load_pem_private_key(data, password=password)
     except (ValueError, TypeError):
-        raise ConfigurationError(f"the signing key file {path} is not an unencrypted PEM private key") from None
+        if encrypted:
+            raise ConfigurationError(f"{ENV_KEYRING_SECRET} does not open the signing key file {path}") from None
+        raise ConfigurationError(f"the signing key file {path} is not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigurationError(f"the signing key file {path} does not hold an Ed25519 key")
+    if keyring is not None and not encrypted:
+        _write_pem(path, key, keyring, replace=True)  # a keyring is configured: the key is stored sealed
     return SigningKey(key)
 
 
-def _create_pem_file(path: Path) -> SigningKey:
-    private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(
-        encoding=serialization.Encoding.PEM,
-        format=serialization.PrivateFormat.PKCS8,
-        encryption_algorithm=serialization.NoEncryption(),
+def _pem(private: Ed25519PrivateKey, keyring: Keyring | None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.NoEncryption()
+        if keyring is None
+        else serialization.BestAvailableEncryption(keyring.secret_bytes())
     )
+    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def _write_pem(path: Path, private: Ed25519PrivateKey, keyring: Keyring | None, *, replace: bool) -> bool:
+    """Write the key 0600; ``replace`` rewrites an existing file atomically. False when another process won the
+    race to create it."""
+    target = path.with_name(path.name + ".tmp") if replace else path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if replace:
+            target.unlink(missing_ok=True)
         # O_EXCL: never overwrite a key another process created a moment ago; 0600: the key is a secret.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return _from_pem_file(path)
+        return False
     except OSError as exc:
-        raise ConfigurationError(f"cannot create the signing key file {path}: {exc.strerror}") from None
+        raise ConfigurationError(f"cannot write the signing key file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+        handle.write(_pem(private, keyring))
+    if replace:
+        os.replace(target, path)
+    return True
+
+
+def _create_pem_file(path: Path, keyring: Keyring | None) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    if not _write_pem(path, private, keyring, replace=False):
+        return _from_pem_file(path, keyring)
     return SigningKey(private)
 
 
-def load_or_create_key(conn: sqlite3.Connection, key_path: Path | None) -> SigningKey:
+def _stored(value: str, keyring: Keyring | None) -> SigningKey:
+    if is_sealed(value):
+        if keyring is None:
+            raise ConfigurationError(f"the signing key in the database is sealed: set {ENV_KEYRING_SECRET}")
+        raw = keyring.open(value, purpose=_PURPOSE)
+    else:
+        raw = base64.b64decode(value)
+    return SigningKey(Ed25519PrivateKey.from_private_bytes(raw))
+
+
+def load_or_create_key(conn: sqlite3.Connection, key_path: Path | None, keyring: Keyring | None = None) -> SigningKey:
     """Return the broker's key, generating and persisting it on first start.
 
     Args:
         conn: the broker database (holds the key when ``key_path`` is ``None``).
         key_path: a PEM file to use instead of the database.
+        keyring: seals the key at rest (database value or PEM file); a key found unsealed is sealed in place.
+
+    Raises:
+        ConfigurationError: an unusable key file, a sealed key without a keyring, or a keyring that does not open it.
     """
     if key_path is not None:
-        return _from_pem_file(key_path) if key_path.exists() else _create_pem_file(key_path)
+        return _from_pem_file(key_path, keyring) if key_path.exists() else _create_pem_file(key_path, keyring)
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_META_KEY,)).fetchone()
-    if row is not None:
-        return SigningKey(Ed25519PrivateKey.from_private_bytes(base64.b64decode(row[0])))
-    key = SigningKey(Ed25519PrivateKey.generate())
-    conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-        (_META_KEY, base64.b64encode(key.private_raw()).decode("ascii")),
-    )
-    # Another process may have won the race on the same file: always use what is stored.
-    stored = conn.execute("SELECT value FROM meta WHERE key = ?", (_META_KEY,)).fetchone()
-    return SigningKey(Ed25519PrivateKey.from_private_bytes(base64.b64decode(stored[0])))
+    if row is None:
+        raw = Ed25519PrivateKey.generate().private_bytes_raw()
+        value = keyring.seal(raw, purpose=_PURPOSE) if keyring else base64.b64encode(raw).decode("ascii")
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (_META_KEY, value))
+        # Another process may have won the race on the same file: always use what is stored.
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (_META_KEY,)).fetchone()
+    key = _stored(str(row[0]), keyring)
+    if keyring is not None and not is_sealed(str(row[0])):
+        # secure_delete: SQLite zeroes what it frees, so the clear key does not linger in the page it leaves.
+        conn.execute("PRAGMA secure_delete = ON")
+        sealed = keyring.seal(key.private_raw(), purpose=_PURPOSE)
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (sealed, _META_KEY))
+    return key

@@ -3,9 +3,11 @@
 A registry of its own per broker (not the process-global default) lets several brokers live in one process —
 tests and notebooks start many — without "duplicated timeseries" errors or counts leaking between them.
 
-Label values are kept bounded: ``tokens_issued_total{scope}`` is labelled with ``action:resource`` of each
-scope, not the identifier, because per-call credentials make identifiers unbounded (one per customer, per
-record) and a label per identifier would grow the registry forever.
+``/v1/metrics`` answers anyone who can reach the port, so what it shows is counts, never names: no task,
+agent or app id, no scope identifier or resource. Every label comes from a fixed set — a status, a revocation
+level, a route template — except ``tokens_issued_total{scope}``, labelled with each scope's *action* (``read``,
+``admin``…), of which at most :data:`MAX_ACTIONS` distinct ones are told apart (the rest count as ``other``),
+so the registry cannot grow with what clients ask for.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 __all__ = ["CONTENT_TYPE", "BrokerMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_ACTIONS = 32
+OTHER = "other"
 
 
 class BrokerMetrics:
@@ -52,6 +56,7 @@ class BrokerMetrics:
         )
 
         self._durations: dict[str, Any] = {}
+        self._actions: set[str] = set()
 
     def observe_request(self, endpoint: str, seconds: float) -> None:
         """Record one request's duration. The labelled child is looked up once per endpoint (a route template,
@@ -62,8 +67,12 @@ class BrokerMetrics:
         child.observe(seconds)
 
     def token_issued(self, scopes: Iterable[str]) -> None:
-        for label in dict.fromkeys(scope.rsplit(":", 1)[0] for scope in scopes):
-            self.tokens_issued.labels(scope=label).inc()
+        for action in dict.fromkeys(scope.split(":", 1)[0] for scope in scopes):
+            if action not in self._actions:
+                if len(self._actions) >= MAX_ACTIONS:
+                    action = OTHER
+                self._actions.add(action)
+            self.tokens_issued.labels(scope=action).inc()
 
     def track_active_agents(self, count: Callable[[], int]) -> None:
         """Compute the gauge at scrape time (cheap enough, and never stale)."""

@@ -115,21 +115,37 @@ class Revocations:
         Returns:
             (the live tokens the rule itself revoked, the live tokens revoked by cascade).
         """
-        now = int(time.time())
         column = _MATCH_COLUMN[level]
-        rows = [
-            TokenRow.from_row(r)
-            for r in self._conn.execute(
-                f"SELECT {_ROW_COLUMNS} FROM tokens WHERE {column} = ? AND exp > ?",  # noqa: S608 - fixed column
-                (target, now),
-            )
-        ]
-        hit = [row for row in rows if not self._row_revoked(row)]
+        hit = self._live(f"{column} = ?", (target,))  # fixed column name
         self.add_rule(level, target)
         if hit:
             self._metrics.tokens_revoked.labels(level=level).inc(len(hit))
         cascaded = self.cascade_from(row.lineage for row in hit) if self.cascade else []
         return hit, cascaded
+
+    def revoke_app(self, app_id: str) -> tuple[list[TokenRow], list[TokenRow]]:
+        """Revoke what a deregistered app holds: its own live tokens and those of the agents it launched.
+
+        Token-level rules (they are forgotten once the tokens expire), plus the cascade to what those tokens
+        delegated. Returns (the tokens revoked directly, the ones revoked by cascade).
+        """
+        hit = self._live(
+            "(sub = ? OR sub IN (SELECT agent_id FROM agents WHERE app_id = ?))", (f"app:{app_id}", app_id)
+        )
+        for row in hit:
+            self.add_rule("token", row.jti)
+        if hit:
+            self._metrics.tokens_revoked.labels(level="token").inc(len(hit))
+        cascaded = self.cascade_from(row.lineage for row in hit) if self.cascade else []
+        return hit, cascaded
+
+    def _live(self, condition: str, args: tuple[Any, ...]) -> list[TokenRow]:
+        """Unexpired, not yet revoked tokens matching ``condition`` (a fixed SQL fragment with placeholders)."""
+        rows = self._conn.execute(
+            f"SELECT {_ROW_COLUMNS} FROM tokens WHERE {condition} AND exp > ?",  # noqa: S608 - fixed fragments
+            (*args, int(time.time())),
+        )
+        return [row for row in map(TokenRow.from_row, rows) if not self._row_revoked(row)]
 
     def revoke_token(self, row: TokenRow, *, cascade: bool) -> list[TokenRow]:
         """Revoke one token by ``jti`` (release, renewal); returns the cascade's victims."""

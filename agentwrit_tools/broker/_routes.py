@@ -7,7 +7,8 @@ operation, the scrypt check of the admin secret, runs in a worker thread and tou
 Extension endpoints (``settings.extensions``):
 
 * ``GET /.well-known/jwks.json`` — the broker's public key as an OKP/Ed25519 JWK with the tokens' ``kid``.
-* ``GET /v1/revocations?after=<seq>&limit=<1..1000>`` — the revocation feed, no authentication (like a CRL):
+* ``GET /v1/revocations?after=<seq>&limit=<1..1000>`` — the revocation feed, for an app or admin bearer (it names
+  every revoked task and agent, so it is not for anyone who can reach the port):
   ``{"revocations": [{"seq", "level", "target", "revoked_at"}], "next_after", "has_more"}``. Releases, renewal
   predecessors and cascaded revocations appear as ``token`` entries whose target is the ``jti``.
 """
@@ -23,9 +24,10 @@ from fastapi.responses import JSONResponse, Response
 from . import _svc_admin as admin
 from . import _svc_agents as agents
 from . import _svc_tokens as tokens
-from ._bodies import opt_str, parse_json_object
+from ._bodies import opt_str
 from ._core import BrokerCore
-from ._http import read_body
+from ._denials import request_peer
+from ._http import read_json
 from ._metrics import CONTENT_TYPE
 from ._problems import Problem
 from ._ratelimit import RateLimiter
@@ -34,6 +36,7 @@ from ._settings import BrokerSettings
 __all__ = ["VERSION", "register_routes"]
 
 VERSION = "2.0.0"
+FEED_READERS = ("admin", "app")  # the principals that may read the revocation feed
 
 
 def _core(request: Request) -> BrokerCore:
@@ -42,11 +45,12 @@ def _core(request: Request) -> BrokerCore:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    return parse_json_object(await read_body(request, _core(request).settings.max_body_bytes))
+    return await read_json(request, _core(request).settings.max_body_bytes)
 
 
 def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The real peer (or the client a trusted proxy names): the rate-limit key and what the audit records."""
+    return request_peer.get()
 
 
 def _rate_limited(detail: str, wait: float) -> Problem:
@@ -121,6 +125,8 @@ def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
     async def health(request: Request) -> Response:
         core = _core(request)
         connected = core.db_connected()
+        if connected:
+            core.flush_denials()
         return JSONResponse(
             {
                 "status": "ok",
@@ -231,4 +237,8 @@ def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
 
     @app.get("/v1/revocations")
     async def revocations(request: Request) -> Response:
-        return JSONResponse(tokens.revocation_feed(_core(request), request.query_params))
+        core = _core(request)
+        core.authenticate(
+            request.headers.get("authorization"), required_scope=None, path=request.url.path, principals=FEED_READERS
+        )
+        return JSONResponse(tokens.revocation_feed(core, request.query_params))

@@ -58,7 +58,14 @@ def hash_admin_secret(secret: str) -> str:
 
 
 def verify_admin_secret(candidate: str, stored: str) -> bool:
-    """True when ``candidate`` is the secret behind ``stored``; malformed records never match."""
+    """True when ``candidate`` is the secret behind ``stored``; malformed records never match.
+
+    A candidate holding NUL never matches: scrypt keys HMAC with the secret, and HMAC pads a key with zero bytes,
+    so ``"s"`` and ``"s\\0"`` would derive the same hash — two spellings of one secret. (Configured secrets cannot
+    hold NUL either; see the settings.)
+    """
+    if "\x00" in candidate:
+        return False
     try:
         scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
         if scheme != "scrypt":

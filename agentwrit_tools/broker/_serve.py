@@ -8,17 +8,20 @@ tracebacks.
 from __future__ import annotations
 
 import gc
+import ipaddress
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
 from ._core import BrokerCore
 from ._http import create_app
+from ._keyring import ENV_KEYRING_SECRET
 from ._settings import BrokerSettings
 
-__all__ = ["bind_socket", "serve", "url_for"]
+__all__ = ["bind_socket", "is_loopback", "serve", "server_config", "startup_warnings", "url_for"]
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -41,6 +44,48 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def server_config(app: Any, settings: BrokerSettings, **options: Any) -> uvicorn.Config:
+    """The uvicorn configuration every way of running the broker uses (``broker serve``, ``EmbeddedBroker``).
+
+    * ``X-Forwarded-For`` is believed only from the proxies named in ``settings.forwarded_allow_ips`` (none by
+      default). uvicorn on its own trusts it from 127.0.0.1, which let any local process pick the address that
+      rate limits and the audit see.
+    * No ``Server`` header: what serves the broker is nobody's business.
+    """
+    proxies = list(settings.forwarded_allow_ips)
+    return uvicorn.Config(
+        app,
+        access_log=False,
+        lifespan="on",
+        ws="none",
+        server_header=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or "",
+        **options,
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for a loopback address or ``localhost``; anything else (a name, ``0.0.0.0``) may be reachable."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def startup_warnings(settings: BrokerSettings) -> list[str]:
+    """What an operator should hear about before the broker serves (one line each)."""
+    warnings: list[str] = []
+    if not is_loopback(settings.host) and settings.keyring_secret is None:
+        warnings.append(
+            f"serving on {settings.host}, a non-loopback address, without {ENV_KEYRING_SECRET}: the signing key "
+            "is stored unencrypted; set it to keep the key sealed at rest"
+        )
+    return warnings
 
 
 def url_for(host: str, port: int) -> str:
@@ -71,7 +116,7 @@ def serve(settings: BrokerSettings, *, on_ready: Callable[[str], None] | None = 
         port = sock.getsockname()[1]
         if on_ready is not None:
             on_ready(url_for(settings.host, port))
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", ws="none")
+        config = server_config(app, settings, log_level=log_level)
         server = uvicorn.Server(config)
         # Everything alive now (the framework, the app, the imported modules) lives as long as the process. Left
         # in the collector's oldest generation, each full collection walked it all: a 30-50 ms pause on some

@@ -7,17 +7,39 @@ response shape. Turning them off makes the embedded broker behave like the refer
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigurationError
+from ..scopes import is_identifier
+from ._keyring import ENV_KEYRING_SECRET
 
 __all__ = ["BrokerSettings"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+def _proxies(value: object) -> tuple[str, ...]:
+    """Trusted proxies as a tuple of ``*``, addresses and networks (a comma-separated string is accepted)."""
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    proxies: list[str] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        if text != "*":
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    "broker setting forwarded_allow_ips takes IP addresses, networks (CIDR) or '*'"
+                ) from None
+        proxies.append(text)
+    return tuple(proxies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +56,15 @@ class BrokerSettings:
         max_ttl: hard cap on every issued token, whatever was asked.
         app_token_ttl: default app token lifetime for apps created without one.
         admin_token_ttl: admin token lifetime (fixed by the contract).
+        session_lifetime: absolute lifetime, in seconds from first issue, of an app, agent or delegated token and
+            every renewal of it: renewal never extends past it (and is refused once it has passed).
+        admin_session_lifetime: the same for admin tokens (short: an admin session renewed without the secret).
         db_path: the SQLite file holding all state; ``None`` means an in-memory database (lost on exit, tests only).
         signing_key_path: a PEM file for the Ed25519 key; ``None`` keeps the key inside the database.
+        keyring_secret: seals private keys at rest (``AGENTWRIT_KEYRING_SECRET``): the signing key is stored
+            encrypted in the database or the PEM file. ``None`` stores it in the clear (files stay 0600).
+        fix_permissions: take group and other permissions off the database and key files instead of refusing to
+            start when they have any.
         extensions: JWKS, revocation feed, cascade revocation and ``exp`` capping on delegation. ``False`` behaves
             exactly like the reference broker (the extension endpoints answer 404).
         rate_limits: enforce the contract's rate limits on the two authentication endpoints.
@@ -50,6 +79,12 @@ class BrokerSettings:
         max_body_bytes: request bodies above this are refused with 413.
         host: address ``broker serve`` binds (``AA_HOST``).
         port: port ``broker serve`` binds (``AA_PORT``).
+        audit_failure_window: seconds over which refusals of requests that proved nothing (wrong secret, forged
+            or revoked bearer, unknown launch token) are aggregated per source: the first is recorded at once,
+            the rest as one summary event when the window closes. ``0`` records each one.
+        forwarded_allow_ips: the proxies (addresses or networks, ``*`` for any) whose ``X-Forwarded-For`` names
+            the client; from anyone else the header is ignored. Empty (the default): the peer of the connection is
+            the client, for rate limits and the audit alike.
     """
 
     admin_secret: str | None = field(default=None, repr=False)
@@ -60,8 +95,12 @@ class BrokerSettings:
     max_ttl: int = 86400
     app_token_ttl: int = 1800
     admin_token_ttl: int = 300
+    session_lifetime: int = 86400
+    admin_session_lifetime: int = 3600
     db_path: Path | None = None
     signing_key_path: Path | None = None
+    keyring_secret: str | None = field(default=None, repr=False)
+    fix_permissions: bool = False
     extensions: bool = True
     rate_limits: bool = True
     admin_auth_rate: float = 5.0
@@ -75,6 +114,8 @@ class BrokerSettings:
     max_body_bytes: int = 1024 * 1024
     host: str = "127.0.0.1"
     port: int = 8080
+    audit_failure_window: float = 60.0
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -82,6 +123,8 @@ class BrokerSettings:
             "max_ttl",
             "app_token_ttl",
             "admin_token_ttl",
+            "session_lifetime",
+            "admin_session_lifetime",
             "nonce_ttl",
             "launch_token_ttl",
             "delegation_ttl",
@@ -97,14 +140,20 @@ class BrokerSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(f"broker setting {name} must be a positive number")
+        window = self.audit_failure_window
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
+            raise ConfigurationError("broker setting audit_failure_window must be a number of seconds (0 or more)")
         if self.default_ttl > self.max_ttl:
             raise ConfigurationError("broker setting default_ttl must not exceed max_ttl")
-        if not self.trust_domain or "/" in self.trust_domain or ":" in self.trust_domain:
-            raise ConfigurationError("broker setting trust_domain must be a plain host name (no '/' or ':')")
-        if self.admin_secret is not None and not self.admin_secret:
-            raise ConfigurationError("the admin secret must not be empty")
+        if not is_identifier(self.trust_domain):
+            raise ConfigurationError("broker setting trust_domain must be a plain host name (letters, digits, . -)")
+        if self.admin_secret is not None and (not self.admin_secret or "\x00" in self.admin_secret):
+            raise ConfigurationError("the admin secret must not be empty or hold NUL characters")
+        if self.keyring_secret is not None and (not self.keyring_secret or "\x00" in self.keyring_secret):
+            raise ConfigurationError(f"{ENV_KEYRING_SECRET} must not be empty or hold NUL characters")
         if not 0 <= self.port <= 65535:
             raise ConfigurationError("broker setting port must be between 0 and 65535")
+        object.__setattr__(self, "forwarded_allow_ips", _proxies(self.forwarded_allow_ips))
         # Accept plain strings for paths (callers and AA_* values often have them).
         if self.db_path is not None:
             object.__setattr__(self, "db_path", Path(self.db_path))
@@ -157,11 +206,14 @@ class BrokerSettings:
 
         if env.get("AA_ADMIN_SECRET"):
             values["admin_secret"] = env["AA_ADMIN_SECRET"]
+        if env.get(ENV_KEYRING_SECRET):
+            values["keyring_secret"] = env[ENV_KEYRING_SECRET]
         text("AA_TRUST_DOMAIN", "trust_domain")
         text("AA_ISSUER", "issuer")
         if env.get("AA_AUDIENCE"):
             values["audience"] = env["AA_AUDIENCE"]
         text("AA_HOST", "host")
+        text("AA_FORWARDED_ALLOW_IPS", "forwarded_allow_ips")
         integer("AA_PORT", "port")
         integer("AA_DEFAULT_TTL", "default_ttl")
         integer("AA_MAX_TTL", "max_ttl")

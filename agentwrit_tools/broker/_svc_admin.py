@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..scopes import uncovered
-from ._bodies import int_or, opt_bool, opt_int, req_scope_list, req_str
+from ._bodies import int_or, opt_bool, opt_int, req_identifier, req_name, req_scope_list, req_str
 from ._core import BrokerCore
 from ._problems import Problem, bad_request, not_found, unauthorized
 from ._secrets import random_hex, sha256_hex, verify_sha256
@@ -156,7 +156,7 @@ def list_apps(core: BrokerCore) -> dict[str, Any]:
 def get_app(core: BrokerCore, app_id: str) -> dict[str, Any]:
     row = _app_row(core, app_id)
     if row is None:
-        raise not_found(f"no app with id {app_id[:100]!r}")
+        raise not_found("no app with that id")
     return _app_body(row)
 
 
@@ -166,7 +166,7 @@ def update_app(core: BrokerCore, app_id: str, body: dict[str, Any]) -> dict[str,
     ttl = _app_ttl(body, core, None)
     row = _app_row(core, app_id)
     if row is None or row[5] != "active":
-        raise not_found(f"no active app with id {app_id[:100]!r}")
+        raise not_found("no active app with that id")
     now = rfc3339_nano(time.time_ns())
     with core.tx():
         if scopes is not None:
@@ -185,18 +185,29 @@ def update_app(core: BrokerCore, app_id: str, body: dict[str, Any]) -> dict[str,
 
 
 def delete_app(core: BrokerCore, app_id: str) -> dict[str, Any]:
-    """Deregister: the app can no longer authenticate and its live app tokens stop working."""
+    """Deregister: the app can no longer authenticate, and what it holds dies with it.
+
+    Its live app tokens, the live tokens of the agents registered with its launch tokens (and what those
+    delegated) are revoked, and its unused launch tokens are spent: a deregistered app's authority does not linger
+    in credentials issued before.
+    """
     row = _app_row(core, app_id)
     if row is None or row[5] != "active":
-        raise not_found(f"no active app with id {app_id[:100]!r}")
+        raise not_found("no active app with that id")
     now = rfc3339_nano(time.time_ns())
     with core.tx():
         core.conn.execute(
             "UPDATE apps SET status = 'inactive', deregistered_at = ?, updated_at = ? WHERE app_id = ?",
             (now, now, app_id),
         )
+        core.conn.execute("UPDATE launch_tokens SET consumed = 1 WHERE app_id = ? AND consumed = 0", (app_id,))
+        hit, cascaded = core.revocations.revoke_app(app_id)
         core.audit.append(
-            "app_deregistered", agent_id=f"app:{app_id}", detail=f"app {row[1]} deregistered", resource=app_id
+            "app_deregistered",
+            agent_id=f"app:{app_id}",
+            detail=f"app {row[1]} deregistered; {len(hit)} live token(s) revoked"
+            + (f", {len(cascaded)} delegated token(s) by cascade" if cascaded else ""),
+            resource=app_id,
         )
     return {"app_id": app_id, "status": "inactive", "deregistered_at": now}
 
@@ -205,7 +216,8 @@ def delete_app(core: BrokerCore, app_id: str) -> dict[str, Any]:
 
 
 def parse_app_login(body: dict[str, Any]) -> tuple[str, str]:
-    return req_str(body, "client_id", max_len=256), req_str(body, "client_secret", max_len=256)
+    """The client_id is an identifier like every id the broker hands out (it also goes into the audit detail)."""
+    return req_identifier(body, "client_id"), req_str(body, "client_secret", max_len=256)
 
 
 def app_login(core: BrokerCore, client_id: str, client_secret: str) -> dict[str, Any]:
@@ -254,7 +266,7 @@ def create_launch_token(
         claims: the caller's verified token claims.
         app: (app_id, ceiling) for the app route; ``None`` for the admin route (no ceiling).
     """
-    agent_name = req_str(body, "agent_name", max_len=256)
+    agent_name = req_name(body, "agent_name")
     allowed = req_scope_list(body, "allowed_scope")
     max_ttl = int_or(body, "max_ttl", core.settings.default_ttl, error_code="invalid_ttl")
     ttl = int_or(body, "ttl", core.settings.launch_token_ttl, error_code="invalid_ttl")

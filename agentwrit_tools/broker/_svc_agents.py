@@ -23,18 +23,17 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..ed25519 import PUBLIC_KEY_SIZE, load_public_key
 from ..scopes import uncovered
-from ._bodies import req_scope_list, req_str
+from ._bodies import req_identifier, req_scope_list, req_str
 from ._core import BrokerCore
-from ._problems import Problem, bad_request, unauthorized
+from ._problems import Problem, unauthorized
 from ._secrets import random_hex, sha256_hex
 from ._timefmt import rfc3339_nano
 
 __all__ = ["issue_challenge", "register_agent"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-# Path segments of a SPIFFE ID: no separator, no whitespace/control characters, no dot segments.
-_SEGMENT_BAD = re.compile(r"[/\s\x00-\x1f\x7f?#%]")
 _PURGE_EVERY = 256
 
 
@@ -52,23 +51,25 @@ def issue_challenge(core: BrokerCore) -> dict[str, Any]:
     return {"nonce": nonce, "expires_in": core.settings.nonce_ttl}
 
 
-def _segment(body: dict[str, Any], name: str) -> str:
-    value = req_str(body, name, max_len=256)
-    if _SEGMENT_BAD.search(value) or value in (".", ".."):
-        raise bad_request(
-            f"field {name!r} must be a single path segment: no '/', '?', '#', '%', whitespace or control characters"
-        )
-    return value
-
-
 def _b64(value: str, size: int, what: str) -> bytes:
+    """Strict base64: one spelling per value (unused trailing bits set would give a second one)."""
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise unauthorized(f"{what} is not valid base64") from None
     if len(raw) != size:
         raise unauthorized(f"{what} must be {size} bytes")
+    if base64.b64encode(raw).decode("ascii") != value:
+        raise unauthorized(f"{what} is not canonical base64")
     return raw
+
+
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """The agent's key, refused when a signature by it could be forged without the private key (see ed25519)."""
+    try:
+        return load_public_key(raw)
+    except ValueError as exc:
+        raise unauthorized(f"public key refused: {exc}") from None
 
 
 def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
@@ -77,13 +78,21 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     nonce = req_str(body, "nonce", max_len=256)
     public_key_b64 = req_str(body, "public_key", max_len=256)
     signature_b64 = req_str(body, "signature", max_len=256)
-    orch_id = _segment(body, "orch_id")
-    task_id = _segment(body, "task_id")
+    orch_id = req_identifier(body, "orch_id")
+    task_id = req_identifier(body, "task_id")
     requested = req_scope_list(body, "requested_scope")
 
-    def refuse(problem: Problem, why: str) -> Problem:
+    def refuse(problem: Problem, why: str, *, anonymous: bool = False) -> Problem:
+        """Refusals after the launch token checked out are the launch token holder's (never aggregated)."""
         core.metrics.registrations.labels(status="failure").inc()
-        return core.deny(problem, "registration_policy_violation", task_id=task_id, orch_id=orch_id, detail=why[:500])
+        return core.deny(
+            problem,
+            "registration_policy_violation",
+            anonymous=anonymous,
+            task_id=task_id,
+            orch_id=orch_id,
+            detail=why[:500],
+        )
 
     token_hash = sha256_hex(launch_token)
     row = core.conn.execute(
@@ -93,7 +102,9 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     ).fetchone()
     now = time.time()
     if row is None or row[5] or row[4] <= now:
-        raise refuse(unauthorized("launch token is invalid, expired or already used"), "bad launch token")
+        raise refuse(
+            unauthorized("launch token is invalid, expired or already used"), "bad launch token", anonymous=True
+        )
     agent_name, allowed_json, max_ttl, single_use, _, _, app_id = row
     allowed = json.loads(allowed_json)
     missing = uncovered(allowed, requested)
@@ -110,7 +121,7 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     if not _HEX64.fullmatch(nonce) or nonce_row is None or nonce_row[0] <= now:
         raise refuse(unauthorized("nonce is invalid, expired or already used"), "bad nonce")
     try:
-        public_key = Ed25519PublicKey.from_public_bytes(_b64(public_key_b64, 32, "public_key"))
+        public_key = _public_key(_b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key"))
         public_key.verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
     except Problem as problem:
         raise refuse(problem, problem.detail) from None

@@ -17,10 +17,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..scopes import uncovered
+from ..scopes import is_identifier, uncovered
 from ._audit import AuditFilter
-from ._bodies import MAX_STRING, int_or, query_int, req_scope_list, req_str
-from ._core import BrokerCore
+from ._bodies import MAX_STRING, int_or, is_agent_id, query_int, req_scope_list, req_str
+from ._core import BrokerCore, principal_kind
 from ._problems import Problem, bad_request, insufficient_scope, not_found, unauthorized
 from ._revocation import LEVELS, TokenRow, chain_root_of
 from ._timefmt import parse_rfc3339_ns, rfc3339_seconds
@@ -82,7 +82,12 @@ def validate(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def renew(core: BrokerCore, authorization: str | None, path: str) -> dict[str, Any]:
-    """``POST /v1/token/renew``: same identity, scope and chain under a fresh ``jti``; the old one dies first."""
+    """``POST /v1/token/renew``: same identity, scope and chain under a fresh ``jti``; the old one dies first.
+
+    Never past the absolute lifetime fixed when the line was first issued (``renew_until``): a stolen or leaked
+    token cannot be kept alive by renewing it, and an admin session ends without the secret being presented
+    again.
+    """
     failed = unauthorized(RENEW_FAILED)
     try:
         claims = core.authenticate(authorization, required_scope=None, path=path, audit=False)
@@ -91,9 +96,19 @@ def renew(core: BrokerCore, authorization: str | None, path: str) -> dict[str, A
         raise failed from None
     row = _row_for(core, claims)
     extra = core.conn.execute(
-        "SELECT kind, parent_lineage, ttl, exp_cap FROM tokens WHERE jti = ?", (row.jti,)
+        "SELECT kind, parent_lineage, ttl, exp_cap, renew_until FROM tokens WHERE jti = ?", (row.jti,)
     ).fetchone()
-    kind, parent_lineage, ttl, exp_cap = extra if extra else ("agent", None, claims["exp"] - claims["iat"], None)
+    if extra is None:  # no record (a restored database): what the claims say, counted from this token's iat
+        extra = (principal_kind(claims), None, claims["exp"] - claims["iat"], None, None)
+    kind, parent_lineage, ttl, exp_cap, renew_until = extra
+    if renew_until is None:  # issued before renewal lines had an end: it ends a session after this token's iat
+        renew_until = core.session_end(str(kind), int(claims["iat"]))
+    if renew_until <= int(time.time()):
+        # The line's absolute lifetime is spent: the holder must authenticate again (secret, launch token).
+        core.record_denial(
+            "token_renewal_failed", claims=claims, detail="the token's absolute lifetime has passed", resource=path
+        )
+        raise failed
     with core.tx():
         core.revocations.revoke_token(row, cascade=False)
         issued = core.mint(
@@ -110,6 +125,7 @@ def renew(core: BrokerCore, authorization: str | None, path: str) -> dict[str, A
             parent_lineage=parent_lineage,
             renewed_from=row.jti,
             exp_cap=exp_cap,
+            renew_until=int(renew_until),
         )
         core.audit.append(
             "token_renewed",
@@ -154,7 +170,7 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
         raise core.deny(
             insufficient_scope("only agent tokens can delegate"),
             "delegation_attenuation_violation",
-            **ids,
+            claims=claims,
             detail="a non-agent token tried to delegate",
             resource=path,
         )
@@ -165,7 +181,7 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
                 403, "scope_violation", f"delegated scope must be a subset of yours; not held: {', '.join(missing)}"
             ),
             "delegation_attenuation_violation",
-            **ids,
+            claims=claims,
             detail=f"tried to delegate {','.join(requested)} holding {','.join(claims['scope'])}",
             resource=delegate_to[:200],
         )
@@ -173,7 +189,7 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
         raise core.deny(
             Problem(403, "scope_violation", f"delegation depth limit reached ({core.settings.max_delegation_depth})"),
             "delegation_attenuation_violation",
-            **ids,
+            claims=claims,
             detail="delegation depth limit reached",
             resource=delegate_to[:200],
             deleg_depth=len(chain),
@@ -225,9 +241,12 @@ def revoke(core: BrokerCore, claims: Mapping[str, Any], body: dict[str, Any]) ->
     if level not in LEVELS:
         raise bad_request(f"level must be one of {', '.join(LEVELS)}")
     target = req_str(body, "target", max_len=MAX_STRING)
-    if level in ("agent", "chain") and not target.startswith("spiffe://"):
+    if level in ("agent", "chain"):
         # Rules are permanent: an agent-level rule on "admin" or "app:…" would lock that principal out for good.
-        raise bad_request(f"{level}-level revocation targets an agent's SPIFFE ID (spiffe://…)")
+        if not is_agent_id(target):
+            raise bad_request(f"{level}-level revocation targets an agent's SPIFFE ID (spiffe://…)")
+    elif not is_identifier(target):
+        raise bad_request(f"{level}-level revocation targets a plain identifier (a jti or a task id)")
     with core.tx():
         hit, cascaded = core.revocations.revoke(level, target)
         core.audit.append(
@@ -254,7 +273,9 @@ def _time_param(params: Mapping[str, str], name: str) -> int | None:
 
 
 def audit_events(core: BrokerCore, params: Mapping[str, str]) -> dict[str, Any]:
-    """``GET /v1/audit/events`` (admin): filtered, paginated, oldest first."""
+    """``GET /v1/audit/events`` (admin): filtered, paginated, oldest first (aggregation windows that are over
+    are summarised first, so a reader sees every refusal accounted for)."""
+    core.flush_denials()
     flt = AuditFilter(
         agent_id=params.get("agent_id") or None,
         task_id=params.get("task_id") or None,

@@ -106,6 +106,7 @@ class Settings:
             app = TokenSession("app-session", app_login(self.client_id, self.client_secret), self.retry)
         if self.admin_secret is not None:
             admin = TokenSession("admin-session", admin_login(self.admin_secret), self.retry)
+        verifier.feed_session = app or admin
         return Core(policy=self.retry, verifier=verifier, app=app, admin=admin)
 
     def timeouts(self) -> httpx.Timeout:

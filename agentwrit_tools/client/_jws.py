@@ -7,7 +7,7 @@ parsed once — header, signature, payload — where the general path parsed the
 character of every segment in Python; the signature check is then most of the work, which is the point of
 verifying locally.
 
-Strictness matches the broker's own verifier: segments are unpadded base64url (anything else is malformed),
+Strictness matches the broker's own verifier: segments are canonical unpadded base64url (anything else is malformed),
 the header and payload are JSON objects, ``exp``/``nbf``/``iat`` are numbers, ``exp``, ``sub`` and ``jti``
 are required. Time claims are checked with ``leeway`` seconds of clock skew, as RFC 7519 suggests.
 """
@@ -33,12 +33,17 @@ _REQUIRED = ("exp", "sub", "jti")
 
 
 def _b64url(segment: str) -> bytes:
+    """Unpadded base64url, canonical only: unused trailing bits set would spell the same bytes a second way (so a
+    second token string for one signature)."""
     if len(segment) % 4 == 1 or not _SEGMENT.fullmatch(segment):
         raise TokenInvalid(reason="malformed")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError):
         raise TokenInvalid(reason="malformed") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode("ascii"):
+        raise TokenInvalid(reason="malformed")
+    return raw
 
 
 def _object(segment: str) -> dict[str, Any]:
@@ -116,8 +121,11 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_times(claims: dict[str, Any], *, now: float, leeway: float, issuer: str | None) -> None:
-    """Required claims, ``exp``/``nbf``/``iat`` against ``now`` with ``leeway``, and ``iss`` when configured."""
+def check_times(
+    claims: dict[str, Any], *, now: float, leeway: float, issuer: str | None, max_ttl: float | None = None
+) -> None:
+    """Required claims, ``exp``/``nbf``/``iat`` against ``now`` with ``leeway``, ``iss`` when configured, and
+    ``exp - iat`` within ``max_ttl`` (the broker's global max TTL: no token it issues lives longer)."""
     for name in _REQUIRED:
         if name not in claims:
             raise TokenInvalid(reason="signature or claims")
@@ -129,6 +137,8 @@ def check_times(claims: dict[str, Any], *, now: float, leeway: float, issuer: st
     if "nbf" in claims and claims["nbf"] > now + leeway:
         raise TokenInvalid(reason="signature or claims")
     if "iat" in claims and claims["iat"] > now + leeway:
+        raise TokenInvalid(reason="signature or claims")
+    if max_ttl is not None and "iat" in claims and claims["exp"] - claims["iat"] > max_ttl:
         raise TokenInvalid(reason="signature or claims")
     if issuer is not None and claims.get("iss") != issuer:
         raise TokenInvalid(reason="signature or claims")

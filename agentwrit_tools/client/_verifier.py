@@ -1,7 +1,9 @@
-"""``Verifier`` and ``AsyncVerifier``: token verification for resource servers, which hold only the broker URL.
+"""``Verifier`` and ``AsyncVerifier``: token verification for resource servers.
 
-Same verification as ``Broker.verify`` (local JWKS + revocation bound, remote fallback), without anything that
-needs app or operator credentials — a resource server should not be able to mint.
+Same verification as ``Broker.verify`` (local JWKS + revocation bound, remote fallback), and nothing else: no
+minting, no operator calls. With the broker URL alone it verifies remotely against a broker that guards its
+revocation feed (the embedded one does); to verify locally, give it ``client_id``/``client_secret`` of an app of
+its own, used only to read the feed — an app whose ceiling grants nothing the resource server should use.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class Verifier(_VerifierBase):
     Args:
         broker_url: the broker's base URL.
         options: ``revocation_bound``, ``strict_verify``, ``leeway``, ``issuer``, ``audience``, ``timeout``,
-            ``retry``, ``max_connections`` (as for :class:`~agentwrit_tools.client.Broker`).
+            ``retry``, ``max_connections`` (as for :class:`~agentwrit_tools.client.Broker`); ``client_id`` and
+            ``client_secret`` of the app whose bearer reads the revocation feed (local verification).
         http_client / transport: as for :class:`~agentwrit_tools.client.Broker`.
     """
 

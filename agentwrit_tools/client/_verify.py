@@ -16,9 +16,14 @@ not depend on which mode is in use. ``revocation_bound=0`` syncs on every verifi
 from either (or a JWKS with no Ed25519 key) the verifier switches to remote validation for good. ``strict=True``
 uses remote validation from the start.
 
+**The feed's credential.** The embedded broker serves its feed to apps and operators only (it names every
+revoked task and agent), so the feed is read with the app's bearer — or the operator's — when the client has
+one (:attr:`VerifierCore.feed_session`). A client with neither, refused by the feed, verifies remotely.
+
 **Keys.** Cached by ``kid``; an unknown ``kid`` refetches the JWKS at most once per ``jwks_refetch_interval``, so
-a flood of forged ``kid`` values cannot turn into a flood of fetches. Only ``EdDSA`` over Ed25519 is accepted;
-``exp``/``nbf``/``iat`` are checked with ``leeway`` seconds of skew; ``iss``/``aud`` when configured.
+a flood of forged ``kid`` values cannot turn into a flood of fetches. Only ``EdDSA`` over Ed25519 is accepted, from
+keys that pass :mod:`agentwrit_tools.ed25519`; ``exp``/``nbf``/``iat`` are checked with ``leeway`` seconds of skew,
+``exp - iat`` against the broker's max TTL; ``iss``/``aud`` when configured.
 """
 
 from __future__ import annotations
@@ -31,18 +36,21 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from ..errors import TokenInvalid, TokenRevoked
+from ..ed25519 import load_public_key
+from ..errors import TokenInvalid, TokenRevoked, Unauthorized
 from . import _jws
 from ._claims import Claims
 from ._models import Jwks, RevocationEntry, RevocationPage, Validation
 from ._protocol import RetryPolicy, parse, send
-from ._steps import Call, Exclusive, Flow
+from ._session import TokenSession
+from ._steps import Call, Exclusive, Flow, Response
 
 __all__ = ["RevocationSet", "VerifierCore"]
 
@@ -202,6 +210,7 @@ class VerifierCore:
         self._issuer = issuer
         self._audience = audience
         self._refetch = jwks_refetch_interval
+        self._max_token_ttl = max_token_ttl
         self._clock = clock
         self._wall = wall
         self._keys: dict[str, Ed25519PublicKey] = {}
@@ -210,6 +219,8 @@ class VerifierCore:
         self._answers: OrderedDict[bytes, tuple[float, Claims]] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()  # threads of a sync Broker share the cache; never held across I/O
+        # The bearer sent to the revocation feed, which the embedded broker serves to apps and operators only.
+        self.feed_session: TokenSession | None = None
 
     @property
     def remote(self) -> bool:
@@ -313,7 +324,7 @@ class VerifierCore:
             ):
                 continue
             try:
-                keys[jwk.kid] = Ed25519PublicKey.from_public_bytes(_b64url(jwk.x))
+                keys[jwk.kid] = load_public_key(_b64url(jwk.x))
             except ValueError:
                 continue
         if not keys:
@@ -326,7 +337,9 @@ class VerifierCore:
 
     def _decode(self, parsed: _jws.Jws, key: Ed25519PublicKey) -> Claims:
         payload = parsed.verify(key)
-        _jws.check_times(payload, now=self._wall(), leeway=self._leeway, issuer=self._issuer)
+        _jws.check_times(
+            payload, now=self._wall(), leeway=self._leeway, issuer=self._issuer, max_ttl=self._max_token_ttl
+        )
         try:
             claims = Claims.model_validate(payload)
         except ValidationError:
@@ -340,6 +353,23 @@ class VerifierCore:
 
     # ---- revocation feed ---------------------------------------------------------------------------------
 
+    def _feed_page(self, call: Call) -> Flow[Response | None]:
+        """One feed request, with the app's (or operator's) bearer when this client has one.
+
+        None when the feed is not ours to read: absent (a broker without the extension), or refused because the
+        broker guards it and we hold no credential it accepts (a resource server configured with the URL alone).
+        Either way verification turns remote, which needs no credential and is never less strict.
+        """
+        session = self.feed_session
+        try:
+            if session is None:
+                response = yield from send(call, self._policy, accept=(*_ABSENT, 401, 403))
+            else:
+                response = yield from session.call(lambda token: replace(call, bearer=token), accept=(*_ABSENT, 403))
+        except Unauthorized:  # the session's login or its retry was refused
+            return None
+        return None if response.status in (*_ABSENT, 401, 403) else response
+
     def _feed_stale(self) -> bool:
         synced = self.revocations.synced_at
         return synced is None or self._clock() - synced >= self.revocation_bound
@@ -349,11 +379,10 @@ class VerifierCore:
             return  # a sync that started after we asked has just finished
         started = self._clock()
         while True:
-            call = Call(
-                "GET", "/v1/revocations", params={"after": self.revocations.after, "limit": _FEED_PAGE}, idempotent=True
-            )
-            response = yield from send(call, self._policy, accept=_ABSENT)
-            if response.status in _ABSENT:
+            params = {"after": self.revocations.after, "limit": _FEED_PAGE}
+            call = Call("GET", "/v1/revocations", params=params, idempotent=True)
+            response = yield from self._feed_page(call)
+            if response is None:
                 self.mode = "remote"
                 return
             page = parse(RevocationPage, call, response)

@@ -168,7 +168,7 @@ def _paged(client: httpx.Client, path: str, key: str, admin: dict[str, str] | No
     if key == "revocations":
         after = 0
         while True:
-            page = client.get(path, params={"after": after, "limit": 1000}).json()
+            page = client.get(path, params={"after": after, "limit": 1000}, headers=admin).json()
             yield from page["revocations"]
             if not page["has_more"]:
                 return
@@ -189,7 +189,7 @@ def check_survivors(url: str, acked: Acked) -> dict[str, int]:
         admin = _admin(client)
         apps = {a["app_id"]: a["name"] for a in client.get("/v1/admin/apps", headers=admin).json()["apps"]}
         lost["apps"] = sum(apps.get(app_id) != name for app_id, name in acked.apps.items())
-        rules = {(r["level"], r["target"]) for r in _paged(client, "/v1/revocations", "revocations")}
+        rules = {(r["level"], r["target"]) for r in _paged(client, "/v1/revocations", "revocations", admin)}
         lost["revocations"] = len(acked.revocations - rules)
         events = list(_paged(client, "/v1/audit/events", "events", admin))
         report = verify_chain(events)

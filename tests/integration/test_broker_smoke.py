@@ -124,7 +124,7 @@ def test_whole_flow_over_http(tmp_path: Path) -> None:
         assert resp.json() == {"revoked": True, "level": "task", "target": "task-smoke", "count": 1}
         assert not _valid(client, helper["access_token"])
 
-        feed = client.get("/v1/revocations").json()
+        feed = client.get("/v1/revocations", headers=_bearer(admin)).json()
         assert ("task", "task-smoke") in [(r["level"], r["target"]) for r in feed["revocations"]]
 
         events = client.get("/v1/audit/events", params={"limit": 1000}, headers=_bearer(admin)).json()

@@ -11,6 +11,7 @@ pytest.importorskip("fastapi")
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from pipeline_support import CEILING, KNOWLEDGE
+from support import feed_reader
 
 from agentwrit_tools import Broker, Verifier
 from agentwrit_tools.pipeline import Pipeline, Stage, StageContext
@@ -24,7 +25,7 @@ def test_a_protected_endpoint_refuses_a_stage_token_replayed_after_the_run(
     install(api)
     # Verifies locally (JWKS + revocation feed); a bound of 0 syncs the feed on every check, so there is no
     # window to wait out (with the default bound of 1 s, the replay would be refused at most 1 s later).
-    verifier = Verifier(broker.url, revocation_bound=0)
+    verifier = Verifier(broker.url, revocation_bound=0, **feed_reader(broker))
     read_article = Requires(verifier, "read:kb:{article}", access_log=None)
 
     @api.get("/kb/{article}", dependencies=[Depends(read_article)])

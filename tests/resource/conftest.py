@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from resource_support import APPS, BOUND, Minter, Served, Tokens, serve_asgi, serve_wsgi
-from support import broker_extensions_on_or_off
+from support import broker_extensions_on_or_off, feed_reader
 
 from agentwrit_tools import AsyncVerifier, Broker, Verifier
 from agentwrit_tools.resource import log_access
@@ -58,7 +58,7 @@ def served(request: pytest.FixtureRequest, rbroker: Any, extensions: bool) -> It
     framework: str = request.param
     served = Served("", framework, extensions)
     hooks = [served.records.append, log_access]
-    options: dict[str, Any] = {"revocation_bound": BOUND, "leeway": 0}
+    options: dict[str, Any] = {"revocation_bound": BOUND, "leeway": 0, **feed_reader(rbroker)}
     if framework == "fastapi":
         app = APPS[framework](AsyncVerifier(rbroker.url, **options), hooks)
         with serve_asgi(app) as url:

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from support import feed_reader
 
 from agentwrit_tools import AsyncVerifier, Claims, ConfigurationError, Verifier
 from agentwrit_tools.resource import AccessRecord, arequire
@@ -32,7 +33,7 @@ READ = "read:records:{patient_id}"
 
 @pytest.fixture
 def verifier(rbroker: Any) -> Iterator[Verifier]:
-    with Verifier(rbroker.url, revocation_bound=BOUND, leeway=0) as v:
+    with Verifier(rbroker.url, revocation_bound=BOUND, leeway=0, **feed_reader(rbroker)) as v:
         yield v
 
 

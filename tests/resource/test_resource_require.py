@@ -26,6 +26,7 @@ from resource_support import (
     serve_wsgi,
     signed_by_another_key,
 )
+from support import feed_reader
 
 from agentwrit_tools import AsyncBroker, AsyncVerifier, Broker, ConfigurationError, RetryPolicy, Verifier
 from agentwrit_tools.resource import (
@@ -45,7 +46,7 @@ NO_RETRY = RetryPolicy(transport_retries=0)
 
 @pytest.fixture
 def verifier(rbroker: Any) -> Iterator[Verifier]:
-    with Verifier(rbroker.url, revocation_bound=BOUND, leeway=0) as v:
+    with Verifier(rbroker.url, revocation_bound=BOUND, leeway=0, **feed_reader(rbroker)) as v:
         yield v
 
 
@@ -140,7 +141,7 @@ def test_revocation_is_honoured_within_the_bound(verifier: Verifier, minter: Min
 
 @pytest.mark.anyio
 async def test_arequire_with_an_async_verifier(rbroker: Any, tokens: Tokens) -> None:
-    async with AsyncVerifier(rbroker.url, revocation_bound=BOUND) as verifier:
+    async with AsyncVerifier(rbroker.url, revocation_bound=BOUND, **feed_reader(rbroker)) as verifier:
         claims = await arequire(verifier, tokens.read_p1.access_token, READ, params={"patient_id": "P-1"})
         assert claims.jti == tokens.read_p1.claims.jti
         with pytest.raises(AccessRefused) as caught:
@@ -236,7 +237,7 @@ def test_a_broker_that_goes_down_fails_closed_once_the_bound_has_passed(tmp_path
         app = running.create_app("going-down", ["read:records:*"])
         with Broker(running.url, app.client_id, app.client_secret) as client:
             cred = client.mint("read:records:P-1", orch_id="o", task_id="t-down")
-        with Verifier(running.url, revocation_bound=BOUND, retry=NO_RETRY) as verifier:
+        with Verifier(running.url, revocation_bound=BOUND, retry=NO_RETRY, **feed_reader(running)) as verifier:
             require(verifier, cred.access_token, READ, params={"patient_id": "P-1"})
             running.stop()
             time.sleep(BOUND + 0.05)  # the revocation knowledge (or the cached answer) is now too old to trust

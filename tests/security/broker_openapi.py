@@ -84,6 +84,7 @@ BEARER: dict[tuple[str, str], str] = {
     ("post", "/v1/token/renew"): "agent",
     ("post", "/v1/token/release"): "agent",
     ("post", "/v1/delegate"): "agent",
+    ("get", "/v1/revocations"): "app",
 }
 """Which principal's token each Bearer-protected operation gets, so the fuzzer gets past authentication."""
 

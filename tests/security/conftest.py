@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from security_support import AUDIENCE, ISSUER, SIBLING_AUDIENCE, SIBLING_ISSUER, Genuine, Wire, ok, unique, wire_for
+from support import feed_reader
 
 from agentwrit_tools import Verifier
 
@@ -94,7 +95,7 @@ def genuine(wire: Wire, sec_broker: Any, siblings: tuple[Any, Any]) -> Genuine:
 @pytest.fixture(scope="module")
 def local_verifier(sec_broker: Any, genuine: Genuine) -> Iterator[Verifier]:
     """The client's local verification (JWKS + revocation feed), configured with the issuer and audience."""
-    with Verifier(sec_broker.url, issuer=ISSUER, audience=AUDIENCE) as verifier:
+    with Verifier(sec_broker.url, issuer=ISSUER, audience=AUDIENCE, **feed_reader(sec_broker)) as verifier:
         assert verifier.verify(genuine.agent).scope == ("read:records:P-1",)
         assert verifier.verification_mode == "local"
         yield verifier
@@ -137,7 +138,35 @@ def records_url(sec_broker: Any) -> Iterator[str]:
     from security_support import serve_asgi
 
     with (
-        Verifier(sec_broker.url, issuer=ISSUER, audience=AUDIENCE) as verifier,
+        Verifier(sec_broker.url, issuer=ISSUER, audience=AUDIENCE, **feed_reader(sec_broker)) as verifier,
         serve_asgi(records_api(verifier)) as url,
     ):
         yield url
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The security suite's counts: its tests by outcome, and per hardening advisory what was refused and served."""
+    from security_support import ADVISORIES, TALLY
+
+    outcomes: dict[str, int] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        reports = terminalreporter.stats.get(outcome, [])
+        outcomes[outcome] = sum(
+            1
+            for report in reports
+            if "security/" in getattr(report, "nodeid", "").split("::")[0]
+            and (outcome != "passed" or getattr(report, "when", "call") == "call")
+        )
+    if not any(outcomes.values()):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("security suite")
+    write("tests/security: " + ", ".join(f"{count} {outcome}" for outcome, count in outcomes.items()))
+    if not any(TALLY.values()):
+        return
+    write(f"{'hardening advisory':<72} {'attacks refused':>15} {'legitimate served':>17}")
+    for name, title in ADVISORIES.items():
+        write(f"{title:<72} {TALLY[name]['refused']:>15} {TALLY[name]['served']:>17}")
+    write(
+        f"{'total':<72} {sum(t['refused'] for t in TALLY.values()):>15} {sum(t['served'] for t in TALLY.values()):>17}"
+    )

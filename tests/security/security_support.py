@@ -17,11 +17,13 @@ import hmac
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -45,6 +47,7 @@ from broker._wire import (
 from resource_support import serve_asgi
 
 __all__ = [
+    "ADVISORIES",
     "ATTACKER",
     "AUDIENCE",
     "BEARER_ENDPOINTS",
@@ -58,12 +61,50 @@ __all__ = [
     "assert_problem",
     "bearer",
     "claims_of",
+    "counted",
     "jwt_parts",
     "ok",
+    "refused",
     "serve_asgi",
+    "served",
     "unique",
     "wire_for",
 ]
+
+ADVISORIES = {
+    "keys": "1 registration without a private key (small-order, non-canonical keys)",
+    "at-rest": "2 secrets at rest (file modes, sealed signing key)",
+    "forwarded": "3 X-Forwarded-For from anyone (rate limits, audit)",
+    "audit-flood": "4 audit flooding without credentials",
+    "identifiers": "5 identifiers that look alike or hide characters",
+    "tokens": "6 token strictness (encoding, times, size)",
+    "lifetimes": "7 credentials that outlive their grant",
+    "input": "8 loose input handling (media type, NUL, echoes)",
+    "exposure": "9 exposure without auth (metrics, feed, Server)",
+}
+"""The classes of the broker hardening advisories; the suite prints what each refused and served."""
+
+TALLY: dict[str, Counter[str]] = {name: Counter() for name in ADVISORIES}
+
+
+def counted(advisory: str, outcome: str, n: int = 1) -> None:
+    """Count an attack refused (``refused``) or a legitimate request served (``served``) for ``advisory``."""
+    TALLY[advisory][outcome] += n
+
+
+def refused(advisory: str, resp: httpx.Response, status: int, code: str | None = None, **checks: Any) -> Any:
+    """An attack, refused as a problem document with ``status``/``code`` (see ``assert_problem``); counted."""
+    body = assert_problem(resp, status, code, **checks)
+    counted(advisory, "refused")
+    return body
+
+
+def served(advisory: str, resp: httpx.Response, status: int = 200) -> Any:
+    """The legitimate request that must still pass; counted."""
+    body = ok(resp, status)
+    counted(advisory, "served")
+    return body
+
 
 ISSUER = "https://broker.security.test"
 AUDIENCE = "records-api"

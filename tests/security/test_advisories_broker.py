@@ -34,7 +34,7 @@ def refused_by_validate(wire: Wire, genuine: Genuine, attack: Forgery) -> None:
 def _nothing_happened(wire: Wire, genuine: Genuine) -> None:
     assert wire.is_valid(genuine.agent)
     assert wire.is_valid(genuine.delegated)
-    feed = ok(wire.get("/v1/revocations", params={"limit": 1000}))["revocations"]
+    feed = ok(wire.feed(limit=1000))["revocations"]
     assert ("task", "victim-task") not in [(r["level"], r["target"]) for r in feed]
     apps = ok(wire.get("/v1/admin/apps", headers=wire.admin()))["apps"]
     assert "forged-app" not in [app["name"] for app in apps]

@@ -35,7 +35,7 @@ def _refused(wire: Wire, token: str, routes: Sequence[tuple[str, str, dict[str, 
 
 
 def _nothing_happened(wire: Wire) -> None:
-    feed = ok(wire.get("/v1/revocations", params={"limit": 1000}))["revocations"]
+    feed = ok(wire.feed(limit=1000))["revocations"]
     assert ("task", "confused-task") not in [(r["level"], r["target"]) for r in feed]
     assert "confused-app" not in [a["name"] for a in ok(wire.get("/v1/admin/apps", headers=wire.admin()))["apps"]]
 

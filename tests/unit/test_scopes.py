@@ -16,6 +16,8 @@ from agentwrit_tools.scopes import (
     ScopeTemplate,
     covers,
     covers_all,
+    is_identifier,
+    is_plain_scope,
     is_valid_scope,
     parse_scope,
     render_scopes,
@@ -566,3 +568,23 @@ def test_the_bound_counts_distinct_scopes() -> None:
     assert repeated == ("read:a:1",)
     exact = template.render({"kind": "a", "item": list(range(MAX_RENDERED_SCOPES))})
     assert len(exact) == MAX_RENDERED_SCOPES
+
+
+@pytest.mark.parametrize("text", ["visit-77", "a", "P_1.v2@x+y", "x" * 128])
+def test_identifiers_follow_the_safe_value_pattern(text: str) -> None:
+    assert is_identifier(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "..", ".x", "visit-77\u200b", "vi\u202esit", "a/b", "a\\b", "a b", "\u0430", "x" * 129, None, 7]
+)
+def test_anything_else_is_not_an_identifier(text: object) -> None:
+    assert not is_identifier(text)
+
+
+def test_plain_scopes_are_made_of_identifiers() -> None:
+    assert is_plain_scope("read:records:P-1")
+    assert is_plain_scope("read:records:*")
+    for text in ("re\u0430d:records:x", "read:records:P\u200b1", "read:rec*:x", "read:records", "read::x", 3):
+        assert not is_plain_scope(text), text
+    assert is_valid_scope("re\u0430d:records:x")  # the general parser is wider; the broker stores plain only

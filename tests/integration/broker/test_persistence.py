@@ -26,7 +26,7 @@ def test_state_survives_restart(start_broker: StartBroker, tmp_path: Path) -> No
         pending_nonce = w.nonce()
         before = w.all_events()
         verify_chain(before)
-        feed_before = ok(w.get("/v1/revocations", params={"after": 0, "limit": 1000}))["revocations"]
+        feed_before = ok(w.feed(after=0, limit=1000))["revocations"]
         jwks_before = ok(w.get("/.well-known/jwks.json"))
 
     with start_broker(db_path=db) as w:
@@ -54,7 +54,7 @@ def test_state_survives_restart(start_broker: StartBroker, tmp_path: Path) -> No
         # The signing key and the revocation feed persist; new revocations continue the sequence.
         assert ok(w.get("/.well-known/jwks.json")) == jwks_before
         ok(w.revoke("token", live.jti))
-        feed_after = ok(w.get("/v1/revocations", params={"after": 0, "limit": 1000}))["revocations"]
+        feed_after = ok(w.feed(after=0, limit=1000))["revocations"]
         assert feed_after[: len(feed_before)] == feed_before
         assert len(feed_after) > len(feed_before)
         assert feed_after[-1]["seq"] > feed_before[-1]["seq"]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import feed_reader
 
 from agentwrit_tools import (
     AsyncBroker,
@@ -155,14 +156,31 @@ def test_garbage_tokens_are_invalid(client: Broker, token: str) -> None:
         client.verify(token)
 
 
-def test_a_verifier_with_only_the_url(any_broker: Any, client: Broker, extensions: bool) -> None:
+def test_a_verifier_with_only_the_url_verifies_remotely(any_broker: Any, client: Broker) -> None:
+    """The revocation feed is for apps and operators: with the URL alone there is no feed to read, so every
+    verification asks the broker (never less strict, only slower)."""
     from agentwrit_tools import Verifier
 
     cred = client.mint("read:data:v", orch_id="o", task_id="t")
     with Verifier(any_broker.url) as verifier:
         assert verifier.verify(cred.access_token).jti == cred.claims.jti
+        assert verifier.verification_mode == "remote"
+    cred.release()
+
+
+def test_a_verifier_with_an_app_of_its_own_verifies_locally(any_broker: Any, client: Broker, extensions: bool) -> None:
+    from agentwrit_tools import Verifier
+
+    cred = client.mint("read:data:v", orch_id="o", task_id="t")
+    with Verifier(any_broker.url, **feed_reader(any_broker)) as verifier:
+        assert verifier.verify(cred.access_token).jti == cred.claims.jti
         assert verifier.verification_mode == ("local" if extensions else "remote")
     cred.release()
+    with (
+        Verifier(any_broker.url, **feed_reader(any_broker), revocation_bound=0) as verifier,
+        pytest.raises(TokenInvalid),
+    ):
+        verifier.verify(cred.access_token)
 
 
 def test_wrong_app_secret_is_unauthorized(any_broker: Any, app: Any) -> None:

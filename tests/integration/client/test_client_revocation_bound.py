@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from client_helpers import new_app
+from support import feed_reader
 
 from agentwrit_tools import AsyncVerifier, Broker, Credential, TokenInvalid, Verifier
 
@@ -26,7 +27,7 @@ def minter(any_broker: Any) -> Iterator[Broker]:
 
 @pytest.fixture
 def verifier(any_broker: Any) -> Iterator[Verifier]:
-    with Verifier(any_broker.url, revocation_bound=BOUND) as v:
+    with Verifier(any_broker.url, revocation_bound=BOUND, **feed_reader(any_broker)) as v:
         yield v
 
 
@@ -67,7 +68,7 @@ def test_a_cascade_is_seen_within_the_bound(minter: Broker, verifier: Verifier, 
 
 def test_bound_zero_sees_revocations_at_once(any_broker: Any, minter: Broker) -> None:
     cred = minter.mint("read:data:b0", orch_id="o", task_id="t-bound-0")
-    with Verifier(any_broker.url, revocation_bound=0) as strict_bound:
+    with Verifier(any_broker.url, revocation_bound=0, **feed_reader(any_broker)) as strict_bound:
         strict_bound.verify(cred.access_token)
         cred.release()
         with pytest.raises(TokenInvalid):
@@ -78,7 +79,7 @@ def test_local_verification_makes_no_round_trip_inside_the_bound(any_broker: Any
     if not any_broker.settings.extensions:
         pytest.skip("remote mode always asks the broker")
     cred = minter.mint("read:data:fast", orch_id="o", task_id="t-fast")
-    with Verifier(any_broker.url, revocation_bound=60) as v:
+    with Verifier(any_broker.url, revocation_bound=60, **feed_reader(any_broker)) as v:
         v.verify(cred.access_token)
         before = _requests_seen(any_broker)
         for _ in range(50):
@@ -102,7 +103,7 @@ async def test_async_verifier_honours_the_bound(any_broker: Any, minter: Broker)
     import anyio
 
     cred = minter.mint("read:data:ab", orch_id="o", task_id="t-async-bound")
-    async with AsyncVerifier(any_broker.url, revocation_bound=BOUND) as v:
+    async with AsyncVerifier(any_broker.url, revocation_bound=BOUND, **feed_reader(any_broker)) as v:
         await v.verify(cred.access_token)
         cred.release()
         await anyio.sleep(BOUND + 0.01)

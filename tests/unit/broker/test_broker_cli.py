@@ -12,7 +12,7 @@ from agentwrit_tools.cli import COMMANDS, main
 
 @pytest.fixture(autouse=True)
 def _no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AGENTWRIT_ADMIN_SECRET", "AA_ADMIN_SECRET", "AGENTWRIT_BROKER_URL"):
+    for name in ("AGENTWRIT_ADMIN_SECRET", "AA_ADMIN_SECRET", "AGENTWRIT_BROKER_URL", "AGENTWRIT_KEYRING_SECRET"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -79,3 +79,27 @@ def test_serve_without_the_broker_extra_says_how_to_install_it(
     monkeypatch.delitem(sys.modules, "agentwrit_tools.broker._serve", raising=False)
     assert main(["broker", "serve"]) == 2
     assert "pip install 'agentwrit-tools[broker]'" in _one_line(capsys.readouterr().err)
+
+
+def test_serve_with_a_bad_forwarded_allow_ips_refuses(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AA_ADMIN_SECRET", "s")
+    assert main(["broker", "serve", "--forwarded-allow-ips", "proxy.internal", "--port", "0"]) == 2
+    assert "forwarded_allow_ips" in _one_line(capsys.readouterr().err)
+
+
+def test_serve_with_a_wrong_keyring_secret_refuses_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentwrit_tools.broker import BrokerSettings, EmbeddedBroker
+
+    db = tmp_path / "sealed.db"
+    with EmbeddedBroker(db_path=db, settings=BrokerSettings(keyring_secret="the right one")):
+        pass
+    monkeypatch.setenv("AA_ADMIN_SECRET", "s")
+    monkeypatch.setenv("AGENTWRIT_KEYRING_SECRET", "a wrong one")
+    assert main(["broker", "serve", "--db", str(db), "--port", "0"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "AGENTWRIT_KEYRING_SECRET does not open" in line
+    assert "a wrong one" not in line

@@ -112,3 +112,36 @@ def test_admin_secret_hash_is_salted_and_verifies() -> None:
     assert not verify_admin_secret("correct horsE", first)
     assert not verify_admin_secret("correct horse", "garbage")
     assert not verify_admin_secret("\ud800", first)  # a lone surrogate from JSON must not crash
+
+
+def test_hardening_settings_from_the_environment() -> None:
+    env = {
+        "AA_FORWARDED_ALLOW_IPS": "10.0.0.1, 192.168.0.0/16,",
+        "AGENTWRIT_KEYRING_SECRET": "keep it sealed",
+    }
+    settings = BrokerSettings.from_env(env)
+    assert settings.forwarded_allow_ips == ("10.0.0.1", "192.168.0.0/16")
+    assert settings.keyring_secret == "keep it sealed"
+    assert "keep it sealed" not in repr(settings)
+    defaults = BrokerSettings()
+    assert defaults.forwarded_allow_ips == ()  # no proxy is believed unless named
+    assert (defaults.session_lifetime, defaults.admin_session_lifetime) == (86400, 3600)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"forwarded_allow_ips": ("proxy.internal",)},
+        {"forwarded_allow_ips": "10.0.0.1,not-an-ip"},
+        {"keyring_secret": ""},
+        {"keyring_secret": "with\x00nul"},
+        {"admin_secret": "with\x00nul"},
+        {"session_lifetime": 0},
+        {"admin_session_lifetime": -1},
+        {"audit_failure_window": -1},
+        {"trust_domain": "agent\u200bwrit.local"},
+    ],
+)
+def test_hardening_settings_refuse_bad_values(changes: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        BrokerSettings(**changes)  # type: ignore[arg-type]

@@ -313,3 +313,67 @@ def test_rfc3339_revoked_at_parses_offsets_and_fractions() -> None:
     assert _epoch_seconds("1970-01-01T01:00:00+01:00") == 0
     assert _epoch_seconds("1970-01-01T00:00:00-00:30") == 1800
     assert _epoch_seconds("yesterday") is None
+
+
+def _guarded_feed(call: Call) -> Response | None:
+    """A broker that serves its feed to an app bearer only (as the embedded one does)."""
+    if call.bearer is None:
+        return problem(401, "unauthorized", "missing Authorization header")
+    return None
+
+
+def test_a_guarded_feed_is_read_with_the_apps_bearer() -> None:
+    from client_fakes import CLIENT_ID, CLIENT_SECRET
+
+    from agentwrit_tools.client._config import Settings
+
+    broker = FakeBroker()
+    broker.override("GET", "/v1/revocations", _guarded_feed)
+    core = Settings("http://broker.test", CLIENT_ID, CLIENT_SECRET).build_core()
+    drive(core.verifier.verify(_agent_token(broker)), broker)
+    assert core.verifier.mode == "local"
+    feed_calls = [c for c in broker.calls if c.path == "/v1/revocations"]
+    assert feed_calls
+    assert all(c.bearer for c in feed_calls)
+    assert broker.paths().count("POST /v1/app/auth") == 1
+
+
+def test_a_guarded_feed_without_credentials_means_remote_validation() -> None:
+    broker, clock = FakeBroker(), Clock()
+    broker.override("GET", "/v1/revocations", _guarded_feed)
+    core = _core(clock)
+    claims = drive(core.verify(_agent_token(broker)), broker)
+    assert claims.sub == AGENT
+    assert core.mode == "remote"
+    assert broker.paths()[-1] == "POST /v1/token/validate"
+
+
+def test_a_refused_feed_login_means_remote_validation_too() -> None:
+    from agentwrit_tools.client._config import Settings
+
+    broker = FakeBroker()
+    broker.override("GET", "/v1/revocations", _guarded_feed)
+    core = Settings("http://broker.test", "someone-else", "wrong-secret").build_core()
+    drive(core.verifier.verify(_agent_token(broker)), broker)
+    assert core.verifier.mode == "remote"
+
+
+def test_a_respelled_signature_is_malformed_locally() -> None:
+    broker, clock = FakeBroker(), Clock()
+    token = _agent_token(broker)
+    head, body, sig = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = f"{head}.{body}.{sig[:-1]}{alphabet[alphabet.index(sig[-1]) ^ 1]}"
+    core = _core(clock)
+    drive(core.verify(token), broker)
+    with pytest.raises(TokenInvalid):
+        drive(core.verify(respelled), broker)
+
+
+def test_a_lifetime_beyond_the_max_ttl_is_refused_locally() -> None:
+    broker, clock = FakeBroker(), Clock()
+    now = int(time.time())
+    core = _core(clock, max_token_ttl=600.0)
+    drive(core.verify(_agent_token(broker, iat=now, exp=now + 600)), broker)
+    with pytest.raises(TokenInvalid):
+        drive(core.verify(_agent_token(broker, iat=now, exp=now + 601)), broker)
