@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import ConfigurationError, ScopeError
 from ..scopes import covers_all
 from . import _jwt
+from ._audience import ResourceAudiences
 from ._audit import AuditLog
 from ._checkpoint import SAFETY_PAGES, Checkpointer
 from ._db import connect, transaction
@@ -64,6 +65,7 @@ class BrokerCore:
         self.audit = AuditLog(conn)
         self.metrics = BrokerMetrics()
         self.verified = VerifiedTokens()
+        self.audiences = ResourceAudiences(conn)  # extension: resource-bound tokens
         self._checkpointer: Checkpointer | None = None
         self.revocations = Revocations(conn, self.audit, self.metrics, cascade=settings.extensions)
         self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)
@@ -144,10 +146,12 @@ class BrokerCore:
         parent_lineage: str | None = None,
         renewed_from: str | None = None,
         exp_cap: int | None = None,
+        audience: str | None = None,
     ) -> Issued:
         """Sign a token and remember it (call inside a transaction).
 
         ``ttl`` is capped by the global ``max_ttl`` and ``exp`` by ``exp_cap`` (a delegator's expiry).
+        ``audience`` (extension) binds the token to one resource: its ``aud`` is exactly ``[audience]``.
         """
         now = int(time.time())
         ttl = max(1, min(ttl, self.settings.max_ttl))
@@ -156,9 +160,9 @@ class BrokerCore:
             exp = min(exp, exp_cap)
         jti = random_hex(16)
         claims: dict[str, Any] = {"iss": self.settings.issuer, "sub": sub}
-        audience = self.settings.audience_list
-        if audience:
-            claims["aud"] = audience
+        aud = [audience] if audience else self.settings.audience_list
+        if aud:
+            claims["aud"] = aud
         claims.update(exp=exp, nbf=now, iat=now, jti=jti, scope=list(scope), task_id=task_id, orch_id=orch_id)
         if sid:
             claims["sid"] = sid
@@ -186,6 +190,8 @@ class BrokerCore:
                 exp,
             ),
         )
+        if audience:
+            self.audiences.record(jti, audience)
         self.metrics.token_issued(scope)
         return Issued(token, claims, exp - now)
 
@@ -203,9 +209,15 @@ class BrokerCore:
         if known is not None:
             _jwt.check_lifetime(known, now)
             return known
-        claims = _jwt.verify(
-            token, self.key, now=now, issuer=self.settings.issuer, audience=self.settings.audience_list
-        )
+        try:
+            claims = _jwt.verify(
+                token, self.key, now=now, issuer=self.settings.issuer, audience=self.settings.audience_list
+            )
+        except _jwt.TokenInvalid:
+            bound = self.audiences.expected(token) if isinstance(token, str) else None
+            if bound is None:  # not a resource-bound token of ours (extension): the refusal stands
+                raise
+            claims = _jwt.verify(token, self.key, now=now, issuer=self.settings.issuer, audience=bound)
         if isinstance(token, str):  # always, once verify() accepted it
             self.verified.add(token, claims)
         return claims

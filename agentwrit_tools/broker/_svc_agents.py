@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..scopes import uncovered
+from ._audience import requested_audience
 from ._bodies import req_scope_list, req_str
 from ._core import BrokerCore
 from ._problems import Problem, bad_request, unauthorized
@@ -80,6 +81,7 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     orch_id = _segment(body, "orch_id")
     task_id = _segment(body, "task_id")
     requested = req_scope_list(body, "requested_scope")
+    audience = requested_audience(body, extensions=core.settings.extensions)
 
     def refuse(problem: Problem, why: str) -> Problem:
         core.metrics.registrations.labels(status="failure").inc()
@@ -141,7 +143,13 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
             ),
         )
         issued = core.mint(
-            sub=agent_id, scope=requested, ttl=int(max_ttl), kind="agent", task_id=task_id, orch_id=orch_id
+            sub=agent_id,
+            scope=requested,
+            ttl=int(max_ttl),
+            kind="agent",
+            task_id=task_id,
+            orch_id=orch_id,
+            audience=audience,
         )
         core.audit.append(
             "agent_registered",

@@ -110,6 +110,7 @@ def renew(core: BrokerCore, authorization: str | None, path: str) -> dict[str, A
             parent_lineage=parent_lineage,
             renewed_from=row.jti,
             exp_cap=exp_cap,
+            audience=core.audiences.of(row.jti),  # extension: a bound token stays bound
         )
         core.audit.append(
             "token_renewed",
@@ -205,6 +206,7 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
             chain_hash=chain_hash,
             parent_lineage=row.lineage,
             exp_cap=int(claims["exp"]) if core.settings.extensions else None,
+            audience=core.audiences.of(row.jti),  # a delegated token keeps its delegator's aud
         )
         core.audit.append(
             "delegation_created",
