@@ -354,9 +354,7 @@ class TaskLauncher(_LauncherBase[SyncDriver]):
         super().__init__(launch)
         self._broker = broker
 
-    def mint(
-        self, scope: str | Sequence[str], *, ttl: int | None = None, audience: str | None = None
-    ) -> Credential:
+    def mint(self, scope: str | Sequence[str], *, ttl: int | None = None, audience: str | None = None) -> Credential:
         """A credential for exactly ``scope`` (⊆ ceiling), living ``ttl`` seconds (default ``max_ttl``), bound to
         the resource ``audience`` when given (see :meth:`Broker.mint`)."""
         b = self._broker

@@ -232,11 +232,11 @@ def call_flow(ctx: CallContext, tool: ScopedTool, arguments: Mapping[str, Any] |
     )
     live = LiveCall(cred, name, call_id, scopes, minted.ended)
 
-    if not (_matches(claims, scopes, ctx) and _bound(claims, tool.audience)):
+    exact = _matches(claims, scopes, ctx)
+    if not (exact and _bound(claims, tool.audience)):
         released: ReleaseOutcome = yield Release(cred)
         record_release(ctx.trace, live, claims, released)
-        bound = _matches(claims, scopes, ctx) and tool.audience is not None
-        message = messages.audience_mismatch(tool.audience or "") if bound else messages.scope_mismatch(scopes)
+        message = messages.audience_mismatch(str(tool.audience)) if exact else messages.scope_mismatch(scopes)
         return _deny(
             ctx, name, call_id, "scope_mismatch", message, scopes=scopes, jti=claims.jti, agent_id=cred.agent_id
         )

@@ -58,7 +58,7 @@ from ._problems import Refusal, _quoted
 from ._request import Requirement
 from .asgi import facts_from_scope
 
-__all__ = ["OPEN_METHODS", "METADATA_PATH", "ProtectedMCP", "claims_of", "protect"]
+__all__ = ["METADATA_PATH", "OPEN_METHODS", "ProtectedMCP", "claims_of", "protect"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -67,7 +67,7 @@ class CallBearer(httpx2.Auth):
 
     def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
         presented = _PRESENTED.get()
-        if presented is not None and request.method == "POST" and request.url == self._url:
-            if _calls(request, presented.tool):
-                request.headers["Authorization"] = presented.header
+        mine = presented is not None and request.method == "POST" and request.url == self._url
+        if presented is not None and mine and _calls(request, presented.tool):
+            request.headers["Authorization"] = presented.header
         yield request

@@ -99,6 +99,7 @@ async def mcp_tools(
             refuses, no ``resource`` for a bare session, or an unmapped tool with ``unmapped="error"``.
         MCPServerError: the tools could not be listed.
     """
+    limit: float | None
     if isinstance(source, MCPConnection):
         session, url, limit = source.session, resource or source.url, timeout or source.call_timeout
     elif isinstance(source, ClientSession):
