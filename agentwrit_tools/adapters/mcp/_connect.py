@@ -3,7 +3,9 @@
 :func:`connect` opens a streamable-HTTP session to one MCP server with :class:`~._bearer.CallBearer` installed,
 completes the handshake within ``connect_timeout`` and gives every later request ``call_timeout``: an
 unreachable, silent or malformed server is a :class:`MCPServerError` naming the URL and what went wrong, never
-a hang and never a traceback from inside the transport.
+a hang and never a traceback from inside the transport. A server that goes away during the session fails the
+transport's task group, which cancels the work inside the block (a guarded call releases its credential on the
+way out); the block then ends with an :class:`MCPServerError` saying the session broke.
 """
 
 from __future__ import annotations
@@ -68,18 +70,25 @@ def _leaves(exc: BaseException) -> Iterable[BaseException]:
         yield exc
 
 
-def reason(exc: BaseException) -> str | None:
-    """A fixed phrase for a transport or protocol failure, or None when ``exc`` is not one."""
-    for leaf in _leaves(exc):
-        if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
-            return "it did not answer in time"
-        if isinstance(leaf, httpx2.ConnectError):
-            return "the connection was refused or failed"
-        if isinstance(leaf, httpx2.TransportError):
-            return "the connection broke"
-        if isinstance(leaf, MCPError):
-            return "it did not answer as an MCP server"
+def _phrase(leaf: BaseException) -> str | None:
+    if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
+        return "it did not answer in time"
+    if isinstance(leaf, httpx2.ConnectError):
+        return "the connection was refused or failed"
+    if isinstance(leaf, httpx2.TransportError):
+        return "the connection broke"
+    if isinstance(leaf, MCPError):
+        return "it did not answer as an MCP server"
     return None
+
+
+def reason(exc: BaseException) -> str | None:
+    """A fixed phrase when ``exc`` is a transport or protocol failure (every exception of a group is one),
+    else None: anything else is not the server's doing and is left as it is."""
+    phrases = [_phrase(leaf) for leaf in _leaves(exc)]
+    if not phrases or any(phrase is None for phrase in phrases):
+        return None
+    return phrases[0]
 
 
 def _check(url: object, connect_timeout: float, call_timeout: float) -> str:
@@ -126,7 +135,9 @@ async def connect(
             opened = True
             yield MCPConnection(session, endpoint, call_timeout)
     except Exception as exc:
-        why = None if opened else reason(exc)
+        why = reason(exc)
         if why is None:
             raise
+        if opened:  # the transport failed under the session (the server went away): the session is over
+            raise MCPServerError(f"the MCP session with {endpoint} broke: {why}", url=endpoint) from None
         raise MCPServerError(f"cannot open an MCP session with {endpoint}: {why}", url=endpoint) from None

@@ -10,7 +10,7 @@ A tool the mapping does not name is never made callable: by default it is left o
 the guard's ``unknown_tool`` denial naming it; nothing is minted and the server is never asked), or, with
 ``unmapped="error"``, listing it is a :class:`~agentwrit_tools.errors.ConfigurationError` naming it.
 
-What the model is told: the tool's text (or its structured content) on success; an MCP tool error
+What the model is told: the tool's text (its structured content when it sends no text) on success; an MCP tool error
 (``isError``) is the tool's message for the model and goes through as a ``ToolError`` (redacted like any);
 a refusal by the protected server becomes a fixed sentence naming its ``error_code``; anything else is an
 :class:`MCPServerError`, which the model sees only as the guard's fixed "failed" sentence.
@@ -43,7 +43,7 @@ def _output(result: Any) -> Any:
     texts = [part.text for part in result.content or () if getattr(part, "type", None) == "text"]
     if result.is_error:
         raise ToolError("; ".join(texts) or "the tool reported an error")
-    if result.structured_content is not None:
+    if not texts and result.structured_content is not None:
         return result.structured_content
     return "\n".join(texts)
 
