@@ -8,7 +8,8 @@ runs the tool calls of one model turn concurrently, so parallel calls each get t
 What comes back is what the SDK expects of a tool: the output on success; on a denial or failure, the guard's
 model-visible message *returned* as the tool's output (the SDK's convention for an error the model should see and
 react to — raising would end the run). A :class:`~agentwrit_tools.Policy` that raises makes the guard's exception
-propagate instead, which ends the run.
+propagate instead: the SDK ends the run with its ``UserError``, whose ``__cause__`` is the guard's exception.
+A tool the model was not offered never reaches the guard: the SDK refuses it itself.
 
 :func:`wrap_function_tool` guards a tool someone already wrote with ``@function_tool``: its JSON schema is what
 the guard validates and the model sees, the scope renders from the validated arguments, and only then, with the
