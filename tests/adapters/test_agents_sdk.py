@@ -282,3 +282,10 @@ async def test_a_handoff_to_a_wider_agent_is_refused_and_nothing_is_minted_for_i
     delegated = [e.detail for e in audit(operator, task_id, "delegation_created")]
     assert len(delegated) == 1
     assert delegated[0].endswith("delegated read:invoices:INV-7")
+
+
+def test_the_adapter_exports_exactly_its_documented_names() -> None:
+    import agentwrit_tools.adapters.openai_agents as adapter
+
+    assert set(adapter.__all__) == {"DelegatedHandoffs", "as_function_tool", "as_function_tools", "wrap_function_tool"}
+    assert all(getattr(adapter, name) is not None for name in adapter.__all__)

@@ -168,3 +168,19 @@ async def test_unmapped_tools_can_be_made_an_error_and_unknown_mappings_are_one(
     assert sorted(tool.name for tool in tools) == ["get_labs", "get_record", "slow"]
     assert all(tool.audience == served.url for tool in tools)
     assert tools[0].parameters["additionalProperties"] is False
+
+
+def test_the_mcp_modules_export_exactly_their_documented_names() -> None:
+    import agentwrit_tools.adapters.mcp as client_side
+    import agentwrit_tools.resource.mcp as server_side
+
+    assert set(client_side.__all__) == {
+        "DEFAULT_CALL_TIMEOUT",
+        "DEFAULT_CONNECT_TIMEOUT",
+        "CallBearer",
+        "MCPConnection",
+        "MCPServerError",
+        "connect",
+        "mcp_tools",
+    }
+    assert set(server_side.__all__) == {"METADATA_PATH", "OPEN_METHODS", "ProtectedMCP", "claims_of", "protect"}
