@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigurationError, redact
 from ..scopes import ScopeTemplate
-from ._schema import CREDENTIAL_PARAMETER, ArgumentProblems, Bound
+from ._schema import CREDENTIAL_PARAMETER, ArgumentProblems, Bound, as_object
 
 __all__ = ["ARGUMENTS_PARAMETER", "SchemaSignature"]
 
@@ -117,16 +116,7 @@ class SchemaSignature:
         Raises:
             ArgumentProblems: not a JSON object, or not valid for the schema.
         """
-        if arguments is None:
-            arguments = {}
-        if isinstance(arguments, (str, bytes)):
-            try:
-                arguments = json.loads(arguments or "{}")
-            except (ValueError, RecursionError):
-                raise ArgumentProblems([("(arguments)", "not valid JSON")]) from None
-        if not isinstance(arguments, Mapping):
-            raise ArgumentProblems([("(arguments)", "must be a JSON object")])
-        instance = dict(arguments)
+        instance = dict(as_object(arguments))
         errors = sorted(self._validator.iter_errors(instance), key=lambda error: list(error.absolute_path))
         if errors:
             raise ArgumentProblems([self._problem(error, instance) for error in errors[:_MAX_PROBLEMS]])

@@ -27,7 +27,7 @@ import anyio
 from ..client import AsyncBroker
 from ..errors import ConfigurationError
 from ..guard import Policy, ScopedTool, Task
-from ..guard._validate import checked_id, checked_policy, positive_seconds
+from ..guard._validate import checked_policy
 from ..trace import Sink, Trace
 from ._drivers import AsyncEdge, AsyncStageMinter
 from ._errors import DelegationRefused
@@ -71,18 +71,17 @@ class Relay:
     ) -> None:
         if not isinstance(broker, AsyncBroker):
             raise ConfigurationError(f"a Relay needs an AsyncBroker, not {type(broker).__name__}")
-        orch, task = checked_id(orch_id, "orch_id"), checked_id(task_id, "task_id")
-        self.run = RunState(
-            stages=(),
-            orch_id=orch,
-            task_id=task,
-            ceiling=scopes_of(ceiling, "the task ceiling"),
-            budget=positive_seconds(budget, "budget"),
-            call_ttl=positive_seconds(call_ttl, "call_ttl"),
-            policy=checked_policy(policy),
+        self.run = RunState.checked(
+            (),
+            orch_id=orch_id,
+            task_id=task_id,
+            ceiling=ceiling,
+            budget=budget,
+            call_ttl=call_ttl,
+            policy=policy,
             max_depth=MAX_DEPTH,
             registration_ttl=REGISTRATION_TTL,
-            trace=Trace(task_id=task, orch_id=orch, sinks=sinks),
+            sinks=sinks,
         )
         self.broker = broker
         self._edge = AsyncEdge(broker, self.run)

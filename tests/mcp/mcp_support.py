@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "resource"))
 from resource_support import closed_port_url, loopback_socket, serve_asgi
 
 from agentwrit_tools.resource import AccessRecord
-from agentwrit_tools.resource.mcp import claims_of
+from agentwrit_tools.resource.mcp import _read_body, _replay, claims_of
 
 __all__ = [
     "SCOPES",
@@ -122,26 +122,11 @@ class Recording:
             return
         headers = dict(scope.get("headers") or ())
         authorization = headers.get(b"authorization")
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False) and message["type"] == "http.request"
-        body = b"".join(chunks)
+        body = await _read_body(receive) or b""
         rpc = _rpc_method(body)
         with self.served.lock:
             self.served.heard.append(Heard(scope["method"], rpc, authorization.decode() if authorization else None))
-        sent = False
-
-        async def replay() -> Any:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, _replay(body, receive), send)
 
 
 def _rpc_method(body: bytes) -> str | None:
