@@ -32,7 +32,8 @@ async def test_holders_narrow_and_everything_is_released(aclient: AsyncBroker, o
         assert await relay.hand_to("triage", ["read:kb:*"]) is first  # the holder already: same task
         assert (await first.acall("read_article", {"article": "a-1"})).ok
         second = await relay.hand_to("knowledge", "read:kb:a-2", tools=[tool])
-        assert relay.holder == "knowledge" and len(relay.lineage) == 2
+        assert relay.holder == "knowledge"
+        assert len(relay.lineage) == 2
         assert (await second.acall("read_article", {"article": "a-2"})).ok
         assert (await second.acall("read_article", {"article": "a-1"})).error_kind == "outside_ceiling"
         with pytest.raises(DelegationRefused) as refused:
