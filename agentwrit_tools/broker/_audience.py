@@ -24,9 +24,9 @@ from typing import Any
 
 from .._audience import resource_problem
 from ._keys import b64url_decode
-from ._problems import bad_request
+from ._problems import Problem, bad_request
 
-__all__ = ["ResourceAudiences", "requested_audience"]
+__all__ = ["ResourceAudiences", "delegated_audience", "requested_audience"]
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS token_audiences (jti TEXT PRIMARY KEY, audience TEXT NOT NULL)"
 
@@ -44,6 +44,19 @@ def requested_audience(body: dict[str, Any], *, extensions: bool) -> str | None:
     if problem is not None:
         raise bad_request(f"field 'audience': {problem}")
     return str(value)
+
+
+def delegated_audience(bound: str | None, body: dict[str, Any], *, extensions: bool) -> str | None:
+    """The audience of a token delegated from one bound to ``bound`` (None: unbound), given the request body.
+
+    Raises:
+        Problem: 400 for a malformed ``audience``; 403 ``scope_violation`` for a bound delegator asking for
+            another resource (the caller audits it).
+    """
+    wanted = requested_audience(body, extensions=extensions)
+    if wanted is not None and bound is not None and wanted != bound:
+        raise Problem(403, "scope_violation", "a token bound to one resource cannot be delegated for another")
+    return bound or wanted
 
 
 def _unverified_jti(token: str) -> str | None:

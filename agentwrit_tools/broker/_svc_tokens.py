@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..scopes import uncovered
+from ._audience import delegated_audience
 from ._audit import AuditFilter
 from ._bodies import MAX_STRING, int_or, query_int, req_scope_list, req_str
 from ._core import BrokerCore
@@ -181,6 +182,15 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
         )
     if core.conn.execute("SELECT 1 FROM agents WHERE agent_id = ?", (delegate_to,)).fetchone() is None:
         raise not_found("delegate_to is not a registered agent")
+    row = _row_for(core, claims)
+    try:  # extension: a delegated token keeps its delegator's aud, or binds an unbound one to a resource
+        audience = delegated_audience(core.audiences.of(row.jti), body, extensions=core.settings.extensions)
+    except Problem as refused:
+        if refused.status != 403:
+            raise
+        raise core.deny(
+            refused, "delegation_attenuation_violation", **ids, detail=refused.detail, resource=delegate_to[:200]
+        ) from None
 
     delegated_at = rfc3339_seconds(time.time())
     held = list(claims["scope"])
@@ -193,7 +203,6 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
     }
     chain.append(record)
     chain_hash = _chain_hash(chain)
-    row = _row_for(core, claims)
     with core.tx():
         issued = core.mint(
             sub=delegate_to,
@@ -206,7 +215,7 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
             chain_hash=chain_hash,
             parent_lineage=row.lineage,
             exp_cap=int(claims["exp"]) if core.settings.extensions else None,
-            audience=core.audiences.of(row.jti),  # a delegated token keeps its delegator's aud
+            audience=audience,
         )
         core.audit.append(
             "delegation_created",

@@ -139,7 +139,7 @@ def _give_up(core: Core, token: str, error: AgentWritError, jti: str | None = No
         error.unreleased = _unverified_ids(token)
 
 
-def _verified(core: Core, token: str, *, audience: str | None = None) -> Flow[Claims]:
+def _verified(core: Core, token: str, *, audience: str | None = None, path: str = "/v1/register") -> Flow[Claims]:
     """Verify a token the broker has just issued; when that fails, release it before raising.
 
     The broker has already issued it, so giving up without a release would leave a live token that nobody
@@ -151,7 +151,7 @@ def _verified(core: Core, token: str, *, audience: str | None = None) -> Flow[Cl
     except AgentWritError as exc:
         error: AgentWritError = exc
         if audience is not None and isinstance(exc, TokenInvalid) and exc.reason == "audience":
-            error = AudienceMismatch(audience=audience, method="POST", path="/v1/register")
+            error = AudienceMismatch(audience=audience, method="POST", path=path)
         yield from _give_up(core, token, error)
         if error is exc:
             raise
@@ -291,16 +291,22 @@ def renew(core: Core, token: str, previous: Claims) -> Flow[Minted]:
     return (yield from _gate(core, minted, previous.scope, call=call, sub=previous.sub))
 
 
-def delegate(core: Core, token: str, *, to: str, scope: str | Sequence[str], ttl: int | None) -> Flow[Minted]:
-    """``POST /v1/delegate``: a narrower token for agent ``to``, verified and gated like a mint."""
+def delegate(
+    core: Core, token: str, *, to: str, scope: str | Sequence[str], ttl: int | None, audience: str | None = None
+) -> Flow[Minted]:
+    """``POST /v1/delegate``: a narrower token for agent ``to``, verified and gated like a mint (bound to the
+    resource ``audience`` when given: see :func:`register`)."""
     scopes = normalize_scopes(scope)
     check_ttl(ttl)
+    check_audience(audience)
     body: dict[str, object] = {"delegate_to": to, "scope": list(scopes)}
     if ttl is not None:
         body["ttl"] = ttl
+    if audience is not None:
+        body["audience"] = audience
     call = Call("POST", "/v1/delegate", body=body, bearer=token)
     granted = parse(Delegated, call, (yield from send(call, core.policy)))
-    claims = yield from _verified(core, granted.access_token)
+    claims = yield from _verified(core, granted.access_token, audience=audience, path=call.path)
     return (yield from _gate(core, Minted(to, granted.access_token, claims), scopes, call=call, sub=to))
 
 

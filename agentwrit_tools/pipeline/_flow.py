@@ -184,8 +184,11 @@ def _handoff(run: RunState, stage: Stage, scopes: tuple[str, ...], previous: Sta
     return credential
 
 
-def call_credential_flow(run: RunState, hold: StageHold, scopes: tuple[str, ...], ttl: int | None) -> Flow[Any]:
-    """One tool call's credential: exactly ``scopes``, delegated from the stage's token to a fresh agent.
+def call_credential_flow(
+    run: RunState, hold: StageHold, scopes: tuple[str, ...], ttl: int | None, audience: str | None = None
+) -> Flow[Any]:
+    """One tool call's credential: exactly ``scopes``, delegated from the stage's token to a fresh agent (and
+    bound to the resource ``audience`` when the tool is).
 
     Errors are raised as they came (the guard turns a ScopeViolation into a ``broker_refused`` denial and
     anything else into ``mint_failed``); what was minted is in the ledger either way.
@@ -195,7 +198,9 @@ def call_credential_flow(run: RunState, hold: StageHold, scopes: tuple[str, ...]
         raise too_deep
     registered = yield from _register_agent(run, hold.launcher, scopes, hold.stage.name)
     agent = _obtained(registered).agent_id
-    delegated: Obtained = yield Delegate(hold.credential, agent, scopes, ttl or run.call_ttl, "call", hold.stage.name)
+    delegated: Obtained = yield Delegate(
+        hold.credential, agent, scopes, ttl or run.call_ttl, "call", hold.stage.name, audience
+    )
     credential = _obtained(delegated)
     _emit_delegated(run, hold, credential, delegated.ended)
     return credential

@@ -65,3 +65,48 @@ async def test_the_runner_calls_mcp_tools_each_with_its_own_bound_credential(
     assert all(seen["claims"].aud == (served.url,) for seen in served.tool_saw)
     assert len({seen["claims"].jti for seen in served.tool_saw}) == 2
     assert len(audit(operator, task_id, "token_released")) == 2
+
+
+HANDOFF_RULES = parse_rules(
+    {
+        "rules": [
+            {
+                "name": "refer",
+                "when": r"(?i)refer (?P<patient_id>P-\d+) to the lab",
+                "calls": [{"tool": "transfer_to_lab", "arguments": {}}],
+                "follow_ups": [
+                    {
+                        "after": "transfer_to_lab",
+                        "calls": [{"tool": "get_labs", "arguments": {"patient_id": "{patient_id}"}}],
+                    }
+                ],
+            }
+        ]
+    }
+)
+
+
+async def test_a_handed_off_agent_calls_mcp_tools_with_credentials_delegated_and_bound_to_the_server(
+    served: ServedMCP, aclient: AsyncBroker, task_id: str
+) -> None:
+    from agentwrit_tools.adapters.openai_agents import DelegatedHandoffs
+    from agentwrit_tools.pipeline import Relay
+
+    ceiling = ["read:records:P-1042", "read:labs:P-1042"]
+    with StandInModel(HANDOFF_RULES) as stand_in:
+        async with (
+            AsyncOpenAI(base_url=stand_in.base_url, api_key="stand-in", max_retries=0) as client,
+            connect(served.url) as conn,
+            DelegatedHandoffs(Relay(aclient, orch_id="clinic", task_id=task_id, ceiling=ceiling)) as team,
+        ):
+            tools = await mcp_tools(conn, scopes={"get_labs": SCOPES["get_labs"]})
+            model = OpenAIChatCompletionsModel(model="stand-in", openai_client=client)
+            lab = team.agent(Agent(name="lab", instructions="l", model=model), scope="read:labs:P-1042", tools=tools)
+            front = team.agent(Agent(name="front", instructions="f", model=model), scope=ceiling, handoffs=[lab])
+            result = await Runner.run(front, "refer P-1042 to the lab", run_config=RunConfig(tracing_disabled=True))
+    assert "labs of P-1042: normal" in result.final_output
+    [seen] = served.tool_saw
+    claims = seen["claims"]
+    assert claims.aud == (served.url,)  # delegated, and bound to the server
+    assert claims.scope == ("read:labs:P-1042",)
+    assert len(claims.delegation_chain) == 2  # front's token, then lab's, then this call's

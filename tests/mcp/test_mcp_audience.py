@@ -161,3 +161,18 @@ async def test_a_reference_deployment_binds_by_configuring_the_servers_url_as_it
     assert verifier.verification_mode == "remote"  # no JWKS on the reference contract
     [seen] = served.tool_saw
     assert seen["claims"].aud == (url,)
+
+
+def test_delegation_can_bind_an_unbound_token_but_never_rebind_a_bound_one(broker: Any) -> None:
+    from agentwrit_tools.errors import ScopeViolation
+
+    app = _app(broker)
+    other = "http://127.0.0.1:2/mcp"
+    with Broker(broker.url, app.client_id, app.client_secret) as client:
+        unbound = client.mint("read:records:P-1", orch_id="o", task_id="t-d")
+        helper = client.mint("read:records:P-1", orch_id="o", task_id="t-d")
+        bound = unbound.delegate(helper, "read:records:P-1", audience=RESOURCE)
+        assert bound.claims.aud == (RESOURCE,)
+        assert bound.delegate(helper, "read:records:P-1", audience=RESOURCE).claims.aud == (RESOURCE,)
+        with pytest.raises(ScopeViolation):
+            bound.delegate(helper, "read:records:P-1", audience=other)
