@@ -20,6 +20,7 @@
     │   ├── DelegationRefused           the next stage's scope is not within what the previous stage holds
     │   └── DelegationTooDeep           the handoff would pass the broker's delegation depth limit (5)
     ├── AccessRefused                   resource.AccessRefused: a protected endpoint refused the bearer
+    ├── MCPServerError                  adapters.mcp.MCPServerError: an MCP server unreachable, silent or malformed
     ├── StandInError                    offline.StandInError: the stand-in model could not serve a request
     │   └── InvalidRequest              offline.InvalidRequest: a malformed OpenAI-protocol request
     ├── TokenInvalid                    a token failed verification: forged, expired, malformed, unknown key…
@@ -27,7 +28,8 @@
     └── BrokerError                     a call to the broker failed (.method, .path)
         ├── BrokerUnavailable           no HTTP answer at all: refused, reset, timed out (alias TransportError)
         ├── ProtocolError               an answer that breaks the wire contract (non-JSON, missing fields…)
-        │   └── ScopeMismatch           the verified claims are not what was requested
+        │   ├── ScopeMismatch           the verified claims are not what was requested
+        │   └── AudienceMismatch        a credential asked for one resource is not bound to it (``aud``)
         └── ProblemError                the broker answered with an error status (.problem, .status_code)
             ├── InvalidRequest          400 invalid_request (and other 400 codes)
             ├── Unauthorized            401: missing, bad or expired credentials or token
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessDenied",
     "AgentWritError",
+    "AudienceMismatch",
     "BrokerError",
     "BrokerUnavailable",
     "ConfigurationError",
@@ -322,6 +325,23 @@ class ScopeMismatch(ProtocolError):
         )
         self.requested = requested
         self.granted = granted
+
+
+class AudienceMismatch(ProtocolError):
+    """A credential minted for one resource does not carry that resource in its *verified* ``aud``.
+
+    Binding a token to a resource is a broker extension; a reference broker ignores the request and issues its
+    configured audience. The token has already been released when this is raised.
+
+    Attributes:
+        audience: the resource URL asked for.
+    """
+
+    def __init__(self, *, audience: str, method: str = "", path: str = "") -> None:
+        super().__init__(
+            f"the issued token is not bound to the resource {audience!r} that was requested", method=method, path=path
+        )
+        self.audience = audience
 
 
 class ProblemError(BrokerError):

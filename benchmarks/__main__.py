@@ -26,6 +26,7 @@ MODULES: tuple[str, ...] = (
     "benchmarks.revocation_scale",
     "benchmarks.broker_scale",
     "benchmarks.broker_throughput",
+    "benchmarks.mcp_calls",
 )
 QUICK_RESULTS = REPO_ROOT / "bench-results-quick.json"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._harness import Figure, Options
@@ -19,8 +19,10 @@ from ._harness import Figure, Options
 __all__ = [
     "Latencies",
     "Series",
+    "ainterleave",
     "calibrate",
     "interleave",
+    "paired_difference",
     "percentile",
     "ratio_figure",
 ]
@@ -85,17 +87,32 @@ class Latencies:
         ]
 
 
-def interleave(operations: Mapping[str, Callable[[int], object]], count: int, into: Mapping[str, Latencies]) -> None:
-    """One repetition: ``count`` rounds, each timing every operation once, in turn (the order rotates)."""
-    names = list(operations)
-    runs = {name: into[name].new_run() for name in names}
+def _rounds(names: Sequence[str], count: int) -> Iterator[tuple[int, str]]:
+    """``(round number, operation name)`` for ``count`` rounds of every name, the order rotating each round."""
     for number in range(count):
         shift = number % len(names)
-        for name in names[shift:] + names[:shift]:
-            operation = operations[name]
-            start = time.perf_counter()
-            operation(number)
-            runs[name].append(time.perf_counter() - start)
+        for name in [*names[shift:], *names[:shift]]:
+            yield number, name
+
+
+def interleave(operations: Mapping[str, Callable[[int], object]], count: int, into: Mapping[str, Latencies]) -> None:
+    """One repetition: ``count`` rounds, each timing every operation once, in turn (the order rotates)."""
+    runs = {name: into[name].new_run() for name in operations}
+    for number, name in _rounds(list(operations), count):
+        start = time.perf_counter()
+        operations[name](number)
+        runs[name].append(time.perf_counter() - start)
+
+
+async def ainterleave(
+    operations: Mapping[str, Callable[[int], Awaitable[object]]], count: int, into: Mapping[str, Latencies]
+) -> None:
+    """:func:`interleave` for coroutine functions (each awaited alone: the timing is one operation's latency)."""
+    runs = {name: into[name].new_run() for name in operations}
+    for number, name in _rounds(list(operations), count):
+        start = time.perf_counter()
+        await operations[name](number)
+        runs[name].append(time.perf_counter() - start)
 
 
 @dataclass
@@ -121,6 +138,14 @@ class Series:
             repeats=len(self.rates),
             operations=self.operations,
         )
+
+
+def paired_difference(minuend: Latencies, subtrahend: Latencies) -> Latencies:
+    """Operation-by-operation differences of two interleaved measurements (what one adds to the other)."""
+    paired = Latencies()
+    for top_run, bottom_run in zip(minuend.runs, subtrahend.runs, strict=True):
+        paired.runs.append([top - bottom for top, bottom in zip(top_run, bottom_run, strict=True)])
+    return paired
 
 
 def ratio_figure(

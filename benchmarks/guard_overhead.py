@@ -21,7 +21,7 @@ from agentwrit_tools.guard import Task, scoped_tool
 from ._broker import BrokerProcess, setup_app
 from ._crypto import CryptoFloor
 from ._harness import Benchmark, Context, Figure
-from ._timing import Latencies, interleave, ratio_figure
+from ._timing import Latencies, interleave, paired_difference, ratio_figure
 
 __all__ = ["BENCHMARK", "run"]
 
@@ -44,13 +44,6 @@ def slow_backend(item: str) -> str:
 
 def _task(broker: Broker, name: str) -> Task:
     return Task(broker, orch_id="bench", task_id=name, ceiling="read:bench:*", tools=[noop, slow_backend])
-
-
-def _overhead(wrapped: Latencies, bare: Latencies) -> Latencies:
-    paired = Latencies()
-    for wrapped_run, bare_run in zip(wrapped.runs, bare.runs, strict=True):
-        paired.runs.append([w - b for w, b in zip(wrapped_run, bare_run, strict=True)])
-    return paired
 
 
 def _measure_overhead(ctx: Context, broker: Broker) -> dict[str, Latencies]:
@@ -99,7 +92,7 @@ def run(ctx: Context) -> list[Figure]:
         with Broker(process.url, app.client_id, app.client_secret) as broker:
             latencies = _measure_overhead(ctx, broker)
             overhang, ratio = _measure_exposure(ctx, broker)
-    overhead = _overhead(latencies["wrapped"], latencies["bare"])
+    overhead = paired_difference(latencies["wrapped"], latencies["bare"])
     ctx.keep("wrapped call (guard + no-op)", latencies["wrapped"].samples)
     ctx.keep("bare call (no-op)", latencies["bare"].samples)
     ctx.keep("crypto floor", latencies["floor"].samples)

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import ConfigurationError, ScopeError
 from ..scopes import covers_all
 from . import _jwt
+from ._audience import ResourceAudiences
 from ._audit import AuditLog
 from ._checkpoint import SAFETY_PAGES, Checkpointer
 from ._db import connect, transaction
@@ -79,6 +80,7 @@ class BrokerCore:
         self.denials = DenialWindows(settings.audit_failure_window)
         self.metrics = BrokerMetrics()
         self.verified = VerifiedTokens()
+        self.audiences = ResourceAudiences(conn)  # extension: resource-bound tokens
         self._checkpointer: Checkpointer | None = None
         self.revocations = Revocations(conn, self.audit, self.metrics, cascade=settings.extensions)
         self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)
@@ -174,12 +176,14 @@ class BrokerCore:
         renewed_from: str | None = None,
         exp_cap: int | None = None,
         renew_until: int | None = None,
+        audience: str | None = None,
     ) -> Issued:
         """Sign a token and remember it (call inside a transaction).
 
         ``ttl`` is capped by the global ``max_ttl``, and ``exp`` by ``exp_cap`` (a delegator's expiry) and by
         ``renew_until``: the absolute end of the token's renewal line, fixed at first issue (``None``: this is the
         first issue, so now + the session lifetime of ``kind``) and carried over by every renewal.
+        ``audience`` (extension) binds the token to one resource: its ``aud`` is exactly ``[audience]``.
 
         Raises:
             Problem: 400 when the token would be longer than the limit every verifier enforces.
@@ -193,9 +197,9 @@ class BrokerCore:
             exp = min(exp, exp_cap)
         jti = random_hex(16)
         claims: dict[str, Any] = {"iss": self.settings.issuer, "sub": sub}
-        audience = self.settings.audience_list
-        if audience:
-            claims["aud"] = audience
+        aud = [audience] if audience else self.settings.audience_list
+        if aud:
+            claims["aud"] = aud
         claims.update(exp=exp, nbf=now, iat=now, jti=jti, scope=list(scope), task_id=task_id, orch_id=orch_id)
         if sid:
             claims["sid"] = sid
@@ -231,6 +235,8 @@ class BrokerCore:
                 renew_until,
             ),
         )
+        if audience:
+            self.audiences.record(jti, audience)
         self.metrics.token_issued(scope)
         return Issued(token, claims, exp - now)
 
@@ -253,14 +259,22 @@ class BrokerCore:
         if known is not None:
             _jwt.check_lifetime(known, now)
             return known
-        claims = _jwt.verify(
-            token,
-            self.key,
-            now=now,
-            issuer=self.settings.issuer,
-            audience=self.settings.audience_list,
-            max_ttl=self.settings.max_ttl,
-        )
+        try:
+            claims = _jwt.verify(
+                token,
+                self.key,
+                now=now,
+                issuer=self.settings.issuer,
+                audience=self.settings.audience_list,
+                max_ttl=self.settings.max_ttl,
+            )
+        except _jwt.TokenInvalid:
+            bound = self.audiences.expected(token) if isinstance(token, str) else None
+            if bound is None:  # not a resource-bound token of ours (extension): the refusal stands
+                raise
+            claims = _jwt.verify(
+                token, self.key, now=now, issuer=self.settings.issuer, audience=bound, max_ttl=self.settings.max_ttl
+            )
         if isinstance(token, str):  # always, once verify() accepted it
             self.verified.add(token, claims)
         return claims

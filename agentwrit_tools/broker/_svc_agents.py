@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..ed25519 import PUBLIC_KEY_SIZE, load_public_key
 from ..scopes import uncovered
+from ._audience import requested_audience
 from ._bodies import req_identifier, req_scope_list, req_str
 from ._core import BrokerCore
 from ._problems import Problem, unauthorized
@@ -81,6 +82,7 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     orch_id = req_identifier(body, "orch_id")
     task_id = req_identifier(body, "task_id")
     requested = req_scope_list(body, "requested_scope")
+    audience = requested_audience(body, extensions=core.settings.extensions)
 
     def refuse(problem: Problem, why: str, *, anonymous: bool = False) -> Problem:
         """Refusals after the launch token checked out are the launch token holder's (never aggregated)."""
@@ -152,7 +154,13 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
             ),
         )
         issued = core.mint(
-            sub=agent_id, scope=requested, ttl=int(max_ttl), kind="agent", task_id=task_id, orch_id=orch_id
+            sub=agent_id,
+            scope=requested,
+            ttl=int(max_ttl),
+            kind="agent",
+            task_id=task_id,
+            orch_id=orch_id,
+            audience=audience,
         )
         core.audit.append(
             "agent_registered",

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..scopes import is_identifier, uncovered
+from ._audience import delegated_audience
 from ._audit import AuditFilter
 from ._bodies import MAX_STRING, int_or, is_agent_id, query_int, req_scope_list, req_str
 from ._core import BrokerCore, principal_kind
@@ -126,6 +127,7 @@ def renew(core: BrokerCore, authorization: str | None, path: str) -> dict[str, A
             renewed_from=row.jti,
             exp_cap=exp_cap,
             renew_until=int(renew_until),
+            audience=core.audiences.of(row.jti),  # extension: a bound token stays bound
         )
         core.audit.append(
             "token_renewed",
@@ -196,6 +198,15 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
         )
     if core.conn.execute("SELECT 1 FROM agents WHERE agent_id = ?", (delegate_to,)).fetchone() is None:
         raise not_found("delegate_to is not a registered agent")
+    row = _row_for(core, claims)
+    try:  # extension: a delegated token keeps its delegator's aud, or binds an unbound one to a resource
+        audience = delegated_audience(core.audiences.of(row.jti), body, extensions=core.settings.extensions)
+    except Problem as refused:
+        if refused.status != 403:
+            raise
+        raise core.deny(
+            refused, "delegation_attenuation_violation", **ids, detail=refused.detail, resource=delegate_to[:200]
+        ) from None
 
     delegated_at = rfc3339_seconds(time.time())
     held = list(claims["scope"])
@@ -208,7 +219,6 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
     }
     chain.append(record)
     chain_hash = _chain_hash(chain)
-    row = _row_for(core, claims)
     with core.tx():
         issued = core.mint(
             sub=delegate_to,
@@ -221,6 +231,7 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
             chain_hash=chain_hash,
             parent_lineage=row.lineage,
             exp_cap=int(claims["exp"]) if core.settings.extensions else None,
+            audience=audience,
         )
         core.audit.append(
             "delegation_created",

@@ -135,15 +135,18 @@ class Broker(_BrokerBase):
         ttl: int | None = None,
         launch_token: str | None = None,
         agent_name: str | None = None,
+        audience: str | None = None,
     ) -> Credential:
         """A fresh credential for exactly ``scope``, gated on its verified claims.
 
         Launch token (from the app session, or ``launch_token`` when given) → challenge → new Ed25519 key →
-        signed nonce → register → verify. ``ttl`` (seconds) becomes the token's lifetime.
+        signed nonce → register → verify. ``ttl`` (seconds) becomes the token's lifetime. ``audience`` (a
+        resource URL) binds the token to one resource server (broker extension; see ``AudienceMismatch``).
 
         Raises:
             ScopeViolation: ``scope`` exceeds the app's ceiling (or the given launch token's).
             ScopeMismatch: the broker granted another scope (the token is released first).
+            AudienceMismatch: ``audience`` was asked for and the token is not bound to it (released first).
             BrokerUnavailable, ProblemError: see :mod:`agentwrit_tools.errors`.
         """
         flow = _flows.mint(
@@ -154,6 +157,7 @@ class Broker(_BrokerBase):
             ttl=ttl,
             launch_token=launch_token,
             agent_name=agent_name,
+            audience=audience,
         )
         return Credential(self._driver.run(flow), core=self._core, driver=self._driver)
 
@@ -258,6 +262,7 @@ class AsyncBroker(_BrokerBase):
         ttl: int | None = None,
         launch_token: str | None = None,
         agent_name: str | None = None,
+        audience: str | None = None,
     ) -> _PendingCredential:
         """See :meth:`Broker.mint`. ``await`` it for an :class:`AsyncCredential`, or ``async with`` it."""
         flow = _flows.mint(
@@ -268,6 +273,7 @@ class AsyncBroker(_BrokerBase):
             ttl=ttl,
             launch_token=launch_token,
             agent_name=agent_name,
+            audience=audience,
         )
         return _PendingCredential(self, flow)
 
@@ -348,10 +354,12 @@ class TaskLauncher(_LauncherBase[SyncDriver]):
         super().__init__(launch)
         self._broker = broker
 
-    def mint(self, scope: str | Sequence[str], *, ttl: int | None = None) -> Credential:
-        """A credential for exactly ``scope`` (⊆ ceiling), living ``ttl`` seconds (default ``max_ttl``)."""
+    def mint(self, scope: str | Sequence[str], *, ttl: int | None = None, audience: str | None = None) -> Credential:
+        """A credential for exactly ``scope`` (⊆ ceiling), living ``ttl`` seconds (default ``max_ttl``), bound to
+        the resource ``audience`` when given (see :meth:`Broker.mint`)."""
         b = self._broker
-        return Credential(b._driver.run(self._launch.mint(b._core, scope, ttl=ttl)), core=b._core, driver=b._driver)
+        minted = b._driver.run(self._launch.mint(b._core, scope, ttl=ttl, audience=audience))
+        return Credential(minted, core=b._core, driver=b._driver)
 
 
 class AsyncTaskLauncher(_LauncherBase[AsyncDriver]):
@@ -361,8 +369,10 @@ class AsyncTaskLauncher(_LauncherBase[AsyncDriver]):
         super().__init__(launch)
         self._broker = broker
 
-    async def mint(self, scope: str | Sequence[str], *, ttl: int | None = None) -> AsyncCredential:
+    async def mint(
+        self, scope: str | Sequence[str], *, ttl: int | None = None, audience: str | None = None
+    ) -> AsyncCredential:
         """See :meth:`TaskLauncher.mint`."""
         b = self._broker
-        minted = await b._driver.run(self._launch.mint(b._core, scope, ttl=ttl))
+        minted = await b._driver.run(self._launch.mint(b._core, scope, ttl=ttl, audience=audience))
         return AsyncCredential(minted, core=b._core, driver=b._driver)

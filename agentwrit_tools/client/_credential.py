@@ -101,10 +101,11 @@ class CredentialBase(Generic[D]):
             self._token, self._claims = minted.access_token, minted.claims
 
     def _delegate_flow(
-        self, to: str | CredentialBase[Any], scope: str | Sequence[str], ttl: int | None
+        self, to: str | CredentialBase[Any], scope: str | Sequence[str], ttl: int | None, audience: str | None
     ) -> Flow[Minted]:
         target = to.agent_id if isinstance(to, CredentialBase) else to
-        return (yield from _flows.delegate(self._core, self._live_token("delegate"), to=target, scope=scope, ttl=ttl))
+        token = self._live_token("delegate")
+        return (yield from _flows.delegate(self._core, token, to=target, scope=scope, ttl=ttl, audience=audience))
 
 
 def _log_masked_release_failure(credential: CredentialBase[Any], failure: AgentWritError) -> None:
@@ -135,15 +136,26 @@ class Credential(CredentialBase[SyncDriver]):
         """Swap the token for a fresh one (same agent and scope, new ``jti``/``exp``); the old one is revoked."""
         self._driver.run(self._renew_flow())
 
-    def delegate(self, to: str | CredentialBase[Any], scope: str | Sequence[str], ttl: int | None = None) -> Credential:
+    def delegate(
+        self,
+        to: str | CredentialBase[Any],
+        scope: str | Sequence[str],
+        ttl: int | None = None,
+        *,
+        audience: str | None = None,
+    ) -> Credential:
         """A narrower token for agent ``to`` (a SPIFFE ID or another credential), verified and gated.
 
+        ``audience`` binds it to one resource (a broker extension; a token bound already keeps its binding and
+        can only be delegated for that resource).
+
         Raises:
+            AudienceMismatch: ``audience`` was asked for and the token is not bound to it (released first).
             ScopeViolation: ``scope`` is not within this credential's scope, or the chain is too deep.
             NotFound: ``to`` is not a registered agent.
             CredentialReleased: this credential was released.
         """
-        minted = self._driver.run(self._delegate_flow(to, scope, ttl))
+        minted = self._driver.run(self._delegate_flow(to, scope, ttl, audience))
         return Credential(minted, core=self._core, driver=self._driver)
 
     def __enter__(self) -> Credential:
@@ -170,10 +182,15 @@ class AsyncCredential(CredentialBase[AsyncDriver]):
         await self._driver.run(self._renew_flow())
 
     async def delegate(
-        self, to: str | CredentialBase[Any], scope: str | Sequence[str], ttl: int | None = None
+        self,
+        to: str | CredentialBase[Any],
+        scope: str | Sequence[str],
+        ttl: int | None = None,
+        *,
+        audience: str | None = None,
     ) -> AsyncCredential:
         """See :meth:`Credential.delegate`."""
-        minted = await self._driver.run(self._delegate_flow(to, scope, ttl))
+        minted = await self._driver.run(self._delegate_flow(to, scope, ttl, audience))
         return AsyncCredential(minted, core=self._core, driver=self._driver)
 
     async def __aenter__(self) -> AsyncCredential:

@@ -18,14 +18,17 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from .._audience import resource_problem
 from ..errors import (
     AgentWritError,
+    AudienceMismatch,
     ConfigurationError,
     Forbidden,
     ProtocolError,
     ScopeError,
     ScopeMismatch,
     TaskBudgetExhausted,
+    TokenInvalid,
     Unauthorized,
 )
 from ..scopes import parse_scope
@@ -82,6 +85,13 @@ def normalize_scopes(scope: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def check_audience(audience: str | None) -> None:
+    if audience is not None:
+        problem = resource_problem(audience)
+        if problem is not None:
+            raise ConfigurationError(f"audience: {problem}")
+
+
 def check_ttl(ttl: int | None) -> None:
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
         raise ConfigurationError("ttl must be a positive whole number of seconds")
@@ -129,17 +139,23 @@ def _give_up(core: Core, token: str, error: AgentWritError, jti: str | None = No
         error.unreleased = _unverified_ids(token)
 
 
-def _verified(core: Core, token: str) -> Flow[Claims]:
+def _verified(core: Core, token: str, *, audience: str | None = None, path: str = "/v1/register") -> Flow[Claims]:
     """Verify a token the broker has just issued; when that fails, release it before raising.
 
     The broker has already issued it, so giving up without a release would leave a live token that nobody
-    holds or reports (it would die only at its TTL).
+    holds or reports (it would die only at its TTL). With ``audience``, the token must be bound to that resource
+    (its verified ``aud`` holds it) instead of carrying the configured audience: :class:`AudienceMismatch`.
     """
     try:
-        return (yield from core.verifier.verify(token, check_revocation=False))
+        return (yield from core.verifier.verify(token, check_revocation=False, audience=audience))
     except AgentWritError as exc:
-        yield from _give_up(core, token, exc)
-        raise
+        error: AgentWritError = exc
+        if audience is not None and isinstance(exc, TokenInvalid) and exc.reason == "audience":
+            error = AudienceMismatch(audience=audience, method="POST", path=path)
+        yield from _give_up(core, token, error)
+        if error is exc:
+            raise
+        raise error from None
 
 
 def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **expected: str) -> Flow[Minted]:
@@ -164,9 +180,20 @@ def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **
 
 
 def register(
-    core: Core, *, launch_token: str, scopes: tuple[str, ...], orch_id: str, task_id: str, ttl: int | None
+    core: Core,
+    *,
+    launch_token: str,
+    scopes: tuple[str, ...],
+    orch_id: str,
+    task_id: str,
+    ttl: int | None,
+    audience: str | None = None,
 ) -> Flow[Minted]:
-    """Challenge → fresh Ed25519 key → sign the nonce's bytes → register → verify → gate."""
+    """Challenge → fresh Ed25519 key → sign the nonce's bytes → register → verify → gate.
+
+    ``audience`` (a resource URL) asks for a token bound to that resource — a broker extension (the field is
+    ignored by a reference broker) — and the verified ``aud`` must then hold it.
+    """
     challenge_call = Call("GET", "/v1/challenge", idempotent=True)
     nonce = parse(Challenge, challenge_call, (yield from send(challenge_call, core.policy))).nonce
     try:
@@ -184,10 +211,12 @@ def register(
         "task_id": task_id,
         "requested_scope": list(scopes),
     }
+    if audience is not None:
+        body["audience"] = audience
     started = core.wall()
     call = Call("POST", "/v1/register", body=body)
     reg = parse(Registration, call, (yield from send(call, core.policy)))
-    claims = yield from _verified(core, reg.access_token)
+    claims = yield from _verified(core, reg.access_token, audience=audience)
     minted = Minted(reg.agent_id, reg.access_token, claims)
     # Lifetime measured on the broker's own clock (exp - iat) when it says iat, so clock skew cannot fail this.
     issued = claims.iat if claims.iat is not None else math.floor(started)
@@ -230,15 +259,25 @@ def mint(
     ttl: int | None = None,
     launch_token: str | None = None,
     agent_name: str | None = None,
+    audience: str | None = None,
 ) -> Flow[Minted]:
     """A per-call credential: a single-use launch token for exactly ``scope``, then :func:`register`."""
     scopes = normalize_scopes(scope)
     check_ttl(ttl)
+    check_audience(audience)
     if launch_token is None:
         body = launch_body(agent_name or task_id, scopes, max_ttl=ttl, single_use=True, ttl=LAUNCH_TOKEN_TTL)
         launch_token = (yield from app_launch_token(core, body)).launch_token
     return (
-        yield from register(core, launch_token=launch_token, scopes=scopes, orch_id=orch_id, task_id=task_id, ttl=ttl)
+        yield from register(
+            core,
+            launch_token=launch_token,
+            scopes=scopes,
+            orch_id=orch_id,
+            task_id=task_id,
+            ttl=ttl,
+            audience=audience,
+        )
     )
 
 
@@ -252,16 +291,22 @@ def renew(core: Core, token: str, previous: Claims) -> Flow[Minted]:
     return (yield from _gate(core, minted, previous.scope, call=call, sub=previous.sub))
 
 
-def delegate(core: Core, token: str, *, to: str, scope: str | Sequence[str], ttl: int | None) -> Flow[Minted]:
-    """``POST /v1/delegate``: a narrower token for agent ``to``, verified and gated like a mint."""
+def delegate(
+    core: Core, token: str, *, to: str, scope: str | Sequence[str], ttl: int | None, audience: str | None = None
+) -> Flow[Minted]:
+    """``POST /v1/delegate``: a narrower token for agent ``to``, verified and gated like a mint (bound to the
+    resource ``audience`` when given: see :func:`register`)."""
     scopes = normalize_scopes(scope)
     check_ttl(ttl)
+    check_audience(audience)
     body: dict[str, object] = {"delegate_to": to, "scope": list(scopes)}
     if ttl is not None:
         body["ttl"] = ttl
+    if audience is not None:
+        body["audience"] = audience
     call = Call("POST", "/v1/delegate", body=body, bearer=token)
     granted = parse(Delegated, call, (yield from send(call, core.policy)))
-    claims = yield from _verified(core, granted.access_token)
+    claims = yield from _verified(core, granted.access_token, audience=audience, path=call.path)
     return (yield from _gate(core, Minted(to, granted.access_token, claims), scopes, call=call, sub=to))
 
 
@@ -321,9 +366,12 @@ class TaskLaunch:
         self._tokens[ttl] = created
         return created
 
-    def mint(self, core: Core, scope: str | Sequence[str], *, ttl: int | None = None) -> Flow[Minted]:
+    def mint(
+        self, core: Core, scope: str | Sequence[str], *, ttl: int | None = None, audience: str | None = None
+    ) -> Flow[Minted]:
         scopes = normalize_scopes(scope)
         check_ttl(ttl)
+        check_audience(audience)
         left = math.floor(self.remaining())
         if left < 1:
             raise TaskBudgetExhausted(f"task {self.task_id!r} has no time left in its budget")
@@ -331,7 +379,13 @@ class TaskLaunch:
 
         def attempt(token: str) -> Flow[Minted]:
             return register(
-                core, launch_token=token, scopes=scopes, orch_id=self.orch_id, task_id=self.task_id, ttl=effective
+                core,
+                launch_token=token,
+                scopes=scopes,
+                orch_id=self.orch_id,
+                task_id=self.task_id,
+                ttl=effective,
+                audience=audience,
             )
 
         token = yield from self._token(core, effective)

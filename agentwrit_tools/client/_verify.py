@@ -229,11 +229,12 @@ class VerifierCore:
 
     # ---- entry points ------------------------------------------------------------------------------------
 
-    def verify(self, token: str, *, check_revocation: bool = True) -> Flow[Claims]:
+    def verify(self, token: str, *, check_revocation: bool = True, audience: str | None = None) -> Flow[Claims]:
         """Verify ``token`` and return its claims; raise :class:`TokenInvalid` (or :class:`TokenRevoked`).
 
         ``check_revocation=False`` is for a token the broker handed us a moment ago (mint, renew, delegate):
         there the question is *what* was granted, and the signature answers it without a feed sync.
+        ``audience`` replaces the configured one for this token (a credential minted for one resource).
         """
         _check_shape(token)
         if not self.remote:
@@ -244,7 +245,7 @@ class VerifierCore:
             if not self.remote:
                 if key is None:
                     raise TokenInvalid(reason="unknown signing key")
-                claims = self._decode(parsed, key)
+                claims = self._decode(parsed, key, audience)
                 if not check_revocation:
                     return claims
                 if self._feed_stale():
@@ -254,7 +255,7 @@ class VerifierCore:
                     if level is not None:
                         raise TokenRevoked(level=level)
                     return claims
-        claims = yield from self.validate(token, use_cache=check_revocation)
+        claims = yield from self.validate(token, use_cache=check_revocation, audience=audience)
         level = self.revocations.match(claims) if check_revocation else None
         if level is not None:
             raise TokenRevoked(level=level)
@@ -269,21 +270,25 @@ class VerifierCore:
         """
         self.revocations.add(level, target, exp)
 
-    def validate(self, token: str, *, use_cache: bool = False) -> Flow[Claims]:
-        """Ask the broker. With ``use_cache``, reuse a valid answer younger than ``revocation_bound``."""
+    def validate(self, token: str, *, use_cache: bool = False, audience: str | None = None) -> Flow[Claims]:
+        """Ask the broker. With ``use_cache``, reuse a valid answer younger than ``revocation_bound``.
+
+        ``audience``: see :meth:`verify`.
+        """
         _check_shape(token)
         digest = hashlib.sha256(token.encode()).digest()
         if use_cache:
             with self._cache_lock:
                 hit = self._answers.get(digest)
             if hit is not None and self._clock() < hit[0] and hit[1].exp + self._leeway > self._wall():
+                self._check_audience(hit[1], audience)
                 return hit[1]
         started = self._clock()
         call = Call("POST", "/v1/token/validate", body={"token": token}, idempotent=True)
         answer = parse(Validation, call, (yield from send(call, self._policy)))
         if not answer.valid or answer.claims is None:
             raise TokenInvalid(reason="refused by the broker")
-        self._check_audience(answer.claims)
+        self._check_audience(answer.claims, audience)
         if self._issuer is not None and answer.claims.iss != self._issuer:
             raise TokenInvalid(reason="issuer")
         if self.revocation_bound > 0:
@@ -335,7 +340,7 @@ class VerifierCore:
             self.mode = "local"
         return keys.get(kid)
 
-    def _decode(self, parsed: _jws.Jws, key: Ed25519PublicKey) -> Claims:
+    def _decode(self, parsed: _jws.Jws, key: Ed25519PublicKey, audience: str | None = None) -> Claims:
         payload = parsed.verify(key)
         _jws.check_times(
             payload, now=self._wall(), leeway=self._leeway, issuer=self._issuer, max_ttl=self._max_token_ttl
@@ -344,11 +349,12 @@ class VerifierCore:
             claims = Claims.model_validate(payload)
         except ValidationError:
             raise TokenInvalid(reason="claims do not follow the contract") from None
-        self._check_audience(claims)
+        self._check_audience(claims, audience)
         return claims
 
-    def _check_audience(self, claims: Claims) -> None:
-        if self._audience is not None and self._audience not in claims.aud:
+    def _check_audience(self, claims: Claims, audience: str | None = None) -> None:
+        required = audience if audience is not None else self._audience
+        if required is not None and required not in claims.aud:
             raise TokenInvalid(reason="audience")
 
     # ---- revocation feed ---------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ class SyncDriver(_DriverBase):
     def _mint(self, mint: Mint, pending: dict[str, Any]) -> MintOutcome:
         started = self.clock()
         try:
-            credential = self.launcher.mint(list(mint.scopes), ttl=mint.ttl)
+            credential = self.launcher.mint(list(mint.scopes), **mint.options())
         except AgentWritError as exc:
             return MintOutcome(None, exc, started, self.clock())
         return self._minted(mint, credential, started, pending)
@@ -247,7 +247,7 @@ class AsyncDriver(_DriverBase):
 
     async def _mint(self, mint: Mint, pending: dict[str, Any]) -> MintOutcome:
         started = self.clock()
-        credential, error = await obtain_shielded(lambda: self.launcher.mint(list(mint.scopes), ttl=mint.ttl))
+        credential, error = await obtain_shielded(lambda: self.launcher.mint(list(mint.scopes), **mint.options()))
         if error is not None:
             return MintOutcome(None, error, started, self.clock())
         return self._minted(mint, credential, started, pending)

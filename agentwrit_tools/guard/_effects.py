@@ -61,6 +61,7 @@ class CallMinter(Protocol):
     ``mint`` must return a credential whose verified scope is exactly ``scope``, or raise an
     :class:`~agentwrit_tools.errors.AgentWritError` (a :class:`~agentwrit_tools.errors.ScopeViolation` becomes a
     ``broker_refused`` denial); the flow still gates on the claims and releases the credential after the call.
+    Tools bound to a resource (``audience``) need a minter whose ``mint`` also takes ``audience=``.
     """
 
     def mint(self, scope: Sequence[str], *, ttl: int | None = None) -> Credential: ...
@@ -74,12 +75,17 @@ class AsyncCallMinter(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Mint:
-    """Mint a credential for exactly ``scopes``, living ``ttl`` seconds."""
+    """Mint a credential for exactly ``scopes``, living ``ttl`` seconds, bound to ``audience`` when set."""
 
     tool: str
     call_id: str
     scopes: tuple[str, ...]
     ttl: int
+    audience: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The minter's keyword arguments: ``audience`` only when set, so a minter without it still works."""
+        return {"ttl": self.ttl} if self.audience is None else {"ttl": self.ttl, "audience": self.audience}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ The invariants it owns:
    here turns into a ``broker_refused`` denial rather than a wider credential.
 4. The TTL asked for is ≤ the tool's limit and ≤ the task's remaining budget.
 5. The body runs only after the *verified* claims matched exactly: same scopes (as a sorted list, so nothing
-   extra and nothing missing), same task and orchestrator. A mismatch is released and denied.
+   extra and nothing missing), same task and orchestrator, and — for a tool bound to a resource — that
+   resource in ``aud``. A mismatch is released and denied.
 6. After a mint, a release is always yielded — whatever the run's outcome — and its failure is recorded
    (``release_failed``, with the ``exp`` the token dies at), never raised over the tool's result.
 """
@@ -28,6 +29,7 @@ from typing import Any
 from ..client import Claims
 from ..errors import (
     AccessDenied,
+    AudienceMismatch,
     InvalidToolArguments,
     ScopeMismatch,
     ScopeViolation,
@@ -139,6 +141,11 @@ def _matches(claims: Claims, scopes: tuple[str, ...], ctx: CallContext) -> bool:
     return sorted(claims.scope) == sorted(scopes) and claims.task_id == ctx.task_id and claims.orch_id == ctx.orch_id
 
 
+def _bound(claims: Claims, audience: str | None) -> bool:
+    """A tool bound to a resource runs only with a credential whose verified ``aud`` names that resource."""
+    return audience is None or audience in claims.aud
+
+
 def _mint_refusal(
     ctx: CallContext, tool: str, call_id: str, scopes: tuple[str, ...], minted: MintOutcome
 ) -> ToolResult:
@@ -152,6 +159,8 @@ def _mint_refusal(
         )  # fmt: skip
     if isinstance(error, ScopeMismatch):
         return _deny(ctx, tool, call_id, "scope_mismatch", messages.scope_mismatch(scopes), scopes=scopes)
+    if isinstance(error, AudienceMismatch):
+        return _deny(ctx, tool, call_id, "scope_mismatch", messages.audience_mismatch(error.audience), scopes=scopes)
     if isinstance(error, ScopeViolation):
         return _deny(ctx, tool, call_id, "broker_refused", messages.broker_refused(scopes), scopes=scopes)
     if isinstance(error, TaskBudgetExhausted):
@@ -206,7 +215,7 @@ def call_flow(ctx: CallContext, tool: ScopedTool, arguments: Mapping[str, Any] |
         return _deny(ctx, name, call_id, "budget_exhausted", messages.budget_exhausted(), scopes=scopes)
     ttl = min(tool.ttl or ctx.default_ttl, left)
 
-    minted: MintOutcome = yield Mint(name, call_id, scopes, ttl)
+    minted: MintOutcome = yield Mint(name, call_id, scopes, ttl, tool.audience)
     if minted.credential is None:
         return _mint_refusal(ctx, name, call_id, scopes, minted)
     cred: HeldCredential = minted.credential
@@ -223,10 +232,11 @@ def call_flow(ctx: CallContext, tool: ScopedTool, arguments: Mapping[str, Any] |
     )
     live = LiveCall(cred, name, call_id, scopes, minted.ended)
 
-    if not _matches(claims, scopes, ctx):
+    exact = _matches(claims, scopes, ctx)
+    if not (exact and _bound(claims, tool.audience)):
         released: ReleaseOutcome = yield Release(cred)
         record_release(ctx.trace, live, claims, released)
-        message = messages.scope_mismatch(scopes)
+        message = messages.audience_mismatch(str(tool.audience)) if exact else messages.scope_mismatch(scopes)
         return _deny(
             ctx, name, call_id, "scope_mismatch", message, scopes=scopes, jti=claims.jti, agent_id=cred.agent_id
         )

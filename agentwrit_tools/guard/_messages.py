@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from ..errors import UnsafeArgumentError, redact
 
 __all__ = [
+    "audience_mismatch",
     "broker_refused",
     "budget_exhausted",
     "cancelled",
@@ -67,6 +68,10 @@ def broker_refused(scopes: Sequence[str]) -> str:
 
 def scope_mismatch(scopes: Sequence[str]) -> str:
     return clip(f"access denied: the credential issued was not exactly {_list(scopes)}; the call was not run")
+
+
+def audience_mismatch(audience: str) -> str:
+    return clip(f"access denied: the credential issued was not bound to {audience}; the call was not run")
 
 
 def mint_failed(tool: str) -> str:

@@ -31,7 +31,7 @@ from ..errors import ConfigurationError, redact
 from ..scopes import ScopeTemplate
 from ._docstrings import parse_docstring
 
-__all__ = ["CREDENTIAL_PARAMETER", "ArgumentProblems", "Bound", "ToolSignature", "build_signature"]
+__all__ = ["CREDENTIAL_PARAMETER", "ArgumentProblems", "Bound", "ToolSignature", "as_object", "build_signature"]
 
 CREDENTIAL_PARAMETER = "credential"
 _MAX_PROBLEMS = 5
@@ -69,6 +69,24 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         loc = ".".join(_short(str(part), _MAX_LOC) for part in error["loc"]) or "(arguments)"
         out.append((loc, _short(str(error["msg"]), 200)))
     return out
+
+
+def as_object(arguments: Mapping[str, Any] | str | bytes | None) -> Mapping[str, Any]:
+    """The model's arguments as a mapping: a dict as it is, JSON text parsed, nothing as ``{}``.
+
+    Raises:
+        ArgumentProblems: not valid JSON, or not a JSON object.
+    """
+    if arguments is None:
+        return {}
+    if isinstance(arguments, (str, bytes)):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except (ValueError, RecursionError):
+            raise ArgumentProblems([("(arguments)", "not valid JSON")]) from None
+    if not isinstance(arguments, Mapping):
+        raise ArgumentProblems([("(arguments)", "must be a JSON object")])
+    return arguments
 
 
 def _strip_titles(schema: dict[str, Any]) -> dict[str, Any]:
@@ -124,17 +142,8 @@ class ToolSignature:
         Raises:
             ArgumentProblems: not a JSON object, or not valid for the schema.
         """
-        if arguments is None:
-            arguments = {}
-        if isinstance(arguments, (str, bytes)):
-            try:
-                arguments = json.loads(arguments or "{}")
-            except ValueError:
-                raise ArgumentProblems([("(arguments)", "not valid JSON")]) from None
-        if not isinstance(arguments, Mapping):
-            raise ArgumentProblems([("(arguments)", "must be a JSON object")])
         try:
-            instance = self.model.model_validate(dict(arguments))
+            instance = self.model.model_validate(dict(as_object(arguments)))
         except ValidationError as exc:
             raise ArgumentProblems(_problems(exc)) from None
         if self.model_parameter is not None:

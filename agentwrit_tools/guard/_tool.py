@@ -22,8 +22,10 @@ from typing import Any, NoReturn, overload
 
 from typing_extensions import deprecated
 
+from .._audience import resource_problem
 from ..errors import ConfigurationError, ScopeError
 from ..scopes import ScopeTemplate, render_scopes
+from ._jsonschema import SchemaSignature
 from ._schema import Bound, ToolSignature, build_signature
 
 __all__ = ["ScopedTool", "scoped_tool", "wrap_tool"]
@@ -60,6 +62,15 @@ def _positive_int(value: object, what: str, tool: str) -> int | None:
     return value
 
 
+def _audience(value: object, tool: str) -> str | None:
+    if value is None:
+        return None
+    problem = resource_problem(value)
+    if problem is not None:
+        raise ConfigurationError(f"tool {tool!r}: audience: {problem}")
+    return str(value)
+
+
 def _positive_float(value: object, what: str, tool: str) -> float | None:
     if value is None:
         return None
@@ -79,6 +90,8 @@ class ScopedTool:
         templates: the compiled scope templates.
         ttl: the credential's lifetime limit in seconds (None: the task's default).
         timeout: seconds the body may run (None: no limit).
+        audience: the resource URL every credential of this tool is bound to (its verified ``aud`` must hold
+            it), or None.
         is_async: True for ``async def`` tools.
         takes_credential: the function has a ``credential`` parameter.
         fn: the original callable (call it yourself only in unit tests of the body).
@@ -93,6 +106,8 @@ class ScopedTool:
         timeout: float | None = None,
         name: str | None = None,
         description: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        audience: str | None = None,
     ) -> None:
         if isinstance(fn, ScopedTool):
             raise ConfigurationError(f"{fn.name!r} is already a scoped tool")
@@ -114,9 +129,14 @@ class ScopedTool:
             )
         if description is not None and not isinstance(description, str):
             raise ConfigurationError(f"tool {tool_name!r}: description must be a string")
+        self.audience = _audience(audience, tool_name)
         self.fn = fn
         self.is_async = _is_async(fn)
-        self._signature: ToolSignature = build_signature(fn, tool=tool_name, description=description)
+        self._signature: ToolSignature | SchemaSignature
+        if parameters is None:
+            self._signature = build_signature(fn, tool=tool_name, description=description)
+        else:
+            self._signature = SchemaSignature(fn, parameters, tool=tool_name, description=description)
         self._signature.check_templates(self.templates, tool_name)
         self.description: str = self._signature.description
         self.takes_credential = self._signature.takes_credential
@@ -136,6 +156,36 @@ class ScopedTool:
     ) -> ScopedTool:
         """Make an existing function a tool without decorating its definition."""
         return cls(fn, scope=scope, ttl=ttl, timeout=timeout, name=name, description=description)
+
+    @classmethod
+    def from_schema(
+        cls,
+        fn: Callable[..., Any],
+        parameters: Mapping[str, Any],
+        *,
+        name: str,
+        scope: str | Sequence[str],
+        description: str | None = None,
+        ttl: int | None = None,
+        timeout: float | None = None,
+        audience: str | None = None,
+    ) -> ScopedTool:
+        """A tool described by the JSON schema of its arguments rather than by ``fn``'s signature.
+
+        For tools that come from elsewhere (an MCP server, an Agents SDK ``FunctionTool``). ``fn`` is called as
+        ``fn(arguments=<validated dict>)``, with ``credential=`` too when it declares that parameter; the
+        arguments are validated against ``parameters`` (see :mod:`._jsonschema`).
+        """
+        return cls(
+            fn,
+            scope=scope,
+            ttl=ttl,
+            timeout=timeout,
+            name=name,
+            description=description,
+            parameters=parameters,
+            audience=audience,
+        )
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -169,7 +219,8 @@ class ScopedTool:
 
     def __repr__(self) -> str:
         scope = list(self.scope_templates)
-        return f"ScopedTool(name={self.name!r}, scope={scope!r}, ttl={self.ttl}, is_async={self.is_async})"
+        bound = f", audience={self.audience!r}" if self.audience else ""
+        return f"ScopedTool(name={self.name!r}, scope={scope!r}, ttl={self.ttl}, is_async={self.is_async}{bound})"
 
 
 def wrap_tool(

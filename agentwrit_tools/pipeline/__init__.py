@@ -12,6 +12,8 @@ practice: one agent hands its credential to the next. Here the safe way is the e
   by :class:`Halt`, or by an exception.
 * :class:`StageContext` — what a stage's body gets: ``input``, ``task``, ``call``/``acall``, ``halt``.
 * :class:`PipelineResult` — status, output, each stage's lineage, every credential minted (never a token).
+* :class:`Relay` — the same chain built while it runs, for frameworks whose model picks the next agent
+  (handoffs): ``await relay.hand_to(name, scope)`` delegates from the current holder, narrowing only.
 * Events (``pipeline_started``, ``stage_started``, ``stage_finished``, ``halted``, ``handoff_refused``,
   ``pipeline_finished``) go into the same trace as the guard's per-call events, for any sink — Server-Sent
   Events included — to render live.
@@ -43,6 +45,7 @@ from ._events import (
 )
 from ._ledger import MintedRecord
 from ._pipeline import DEFAULT_BUDGET, DEFAULT_CALL_TTL, MAX_DEPTH, Pipeline
+from ._relay import Relay
 from ._result import PipelineResult, StageRecord
 from ._stage import Halt, Stage, stage
 
@@ -62,6 +65,7 @@ __all__ = [
     "PipelineFinished",
     "PipelineResult",
     "PipelineStarted",
+    "Relay",
     "Stage",
     "StageContext",
     "StageFinished",

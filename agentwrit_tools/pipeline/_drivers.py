@@ -131,7 +131,7 @@ class SyncEdge(_EdgeBase):
     def _delegate(self, effect: Delegate) -> Obtained:
         started = self.run.clock()
         try:
-            credential = effect.credential.delegate(effect.to, list(effect.scopes), ttl=effect.ttl)
+            credential = effect.credential.delegate(effect.to, list(effect.scopes), **effect.options())
         except AgentWritError as exc:
             return self._failed(exc, started)
         return self._obtained(effect, credential, started)
@@ -190,7 +190,7 @@ class AsyncEdge(_EdgeBase):
 
     async def _delegate(self, effect: Delegate) -> Obtained:
         return await self._shielded(
-            effect, lambda: effect.credential.delegate(effect.to, list(effect.scopes), ttl=effect.ttl)
+            effect, lambda: effect.credential.delegate(effect.to, list(effect.scopes), **effect.options())
         )
 
     async def _release(self, effect: Release) -> ReleaseOutcome:
@@ -219,8 +219,8 @@ class StageMinter:
         self._edge = edge
         self._hold = hold
 
-    def mint(self, scope: Sequence[str], *, ttl: int | None = None) -> Credential:
-        flow = call_credential_flow(self._edge.run, self._hold, tuple(scope), ttl)
+    def mint(self, scope: Sequence[str], *, ttl: int | None = None, audience: str | None = None) -> Credential:
+        flow = call_credential_flow(self._edge.run, self._hold, tuple(scope), ttl, audience)
         return cast(Credential, self._edge.drive(flow))
 
 
@@ -231,6 +231,8 @@ class AsyncStageMinter:
         self._edge = edge
         self._hold = hold
 
-    async def mint(self, scope: Sequence[str], *, ttl: int | None = None) -> AsyncCredential:
-        flow = call_credential_flow(self._edge.run, self._hold, tuple(scope), ttl)
+    async def mint(
+        self, scope: Sequence[str], *, ttl: int | None = None, audience: str | None = None
+    ) -> AsyncCredential:
+        flow = call_credential_flow(self._edge.run, self._hold, tuple(scope), ttl, audience)
         return cast(AsyncCredential, await self._edge.drive(flow))

@@ -61,7 +61,8 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class Delegate:
-    """Have ``credential`` delegate exactly ``scopes`` to the registered agent ``to``, for ``ttl`` seconds."""
+    """Have ``credential`` delegate exactly ``scopes`` to the registered agent ``to``, for ``ttl`` seconds (bound
+    to the resource ``audience`` when set)."""
 
     credential: Any = field(repr=False)
     to: str
@@ -69,6 +70,11 @@ class Delegate:
     ttl: int
     kind: Kind
     stage: str
+    audience: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """``delegate``'s keyword arguments: ``audience`` only when set."""
+        return {"ttl": self.ttl} if self.audience is None else {"ttl": self.ttl, "audience": self.audience}
 
 
 @dataclass(frozen=True, slots=True)

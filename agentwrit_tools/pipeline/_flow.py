@@ -42,7 +42,15 @@ from ._result import PipelineResult, StageRecord
 from ._stage import Halt, Stage
 from ._state import RunState, StageHold
 
-__all__ = ["call_credential_flow", "check_depth", "check_narrowing", "run_flow", "sweep_flow"]
+__all__ = [
+    "call_credential_flow",
+    "check_depth",
+    "check_narrowing",
+    "record_refusal",
+    "run_flow",
+    "sweep_flow",
+    "take_over",
+]
 
 
 def check_narrowing(
@@ -176,8 +184,11 @@ def _handoff(run: RunState, stage: Stage, scopes: tuple[str, ...], previous: Sta
     return credential
 
 
-def call_credential_flow(run: RunState, hold: StageHold, scopes: tuple[str, ...], ttl: int | None) -> Flow[Any]:
-    """One tool call's credential: exactly ``scopes``, delegated from the stage's token to a fresh agent.
+def call_credential_flow(
+    run: RunState, hold: StageHold, scopes: tuple[str, ...], ttl: int | None, audience: str | None = None
+) -> Flow[Any]:
+    """One tool call's credential: exactly ``scopes``, delegated from the stage's token to a fresh agent (and
+    bound to the resource ``audience`` when the tool is).
 
     Errors are raised as they came (the guard turns a ScopeViolation into a ``broker_refused`` denial and
     anything else into ``mint_failed``); what was minted is in the ledger either way.
@@ -187,7 +198,9 @@ def call_credential_flow(run: RunState, hold: StageHold, scopes: tuple[str, ...]
         raise too_deep
     registered = yield from _register_agent(run, hold.launcher, scopes, hold.stage.name)
     agent = _obtained(registered).agent_id
-    delegated: Obtained = yield Delegate(hold.credential, agent, scopes, ttl or run.call_ttl, "call", hold.stage.name)
+    delegated: Obtained = yield Delegate(
+        hold.credential, agent, scopes, ttl or run.call_ttl, "call", hold.stage.name, audience
+    )
     credential = _obtained(delegated)
     _emit_delegated(run, hold, credential, delegated.ended)
     return credential
@@ -226,22 +239,41 @@ class _Ending:
     records: list[StageRecord] = field(default_factory=list)
 
 
+def record_refusal(run: RunState, refusal: DelegationRefused) -> None:
+    """A ``handoff_refused`` event for a widening handoff (refused by the pipeline or by the broker)."""
+    run.trace.emit(
+        HandoffRefused, scope=refusal.requested, stage=refusal.stage, source=refusal.source, held=refusal.held,
+        missing=refusal.missing, by_broker=refusal.by_broker,
+    )  # fmt: skip
+
+
+def take_over(
+    run: RunState, stage: Stage, index: int, scopes: tuple[str, ...], previous: StageHold | None
+) -> Flow[StageHold]:
+    """Give ``stage`` its token — registered under the ceiling when it is the first, else delegated from
+    ``previous`` (narrowing only) — and its launcher; records ``stage_started``."""
+    if run.launcher is None:
+        run.launcher = yield OpenLauncher(run.ceiling, run.budget, run.budget)
+    if previous is None:
+        credential = yield from _first_stage(run, stage, scopes)
+    else:
+        credential = yield from _handoff(run, stage, scopes, previous)
+    launcher = yield OpenLauncher(scopes, _ttl(run), run.registration_ttl)
+    hold = StageHold(stage, index, scopes, credential, launcher)
+    claims = hold.claims
+    chain = tuple(record.agent for record in claims.delegation_chain)
+    ids: dict[str, Any] = {"scope": scopes, "jti": claims.jti, "agent_id": claims.sub}
+    run.trace.emit(StageStarted, stage=stage.name, index=index, depth=claims.depth, chain=chain, exp=claims.exp, **ids)
+    return hold
+
+
 def _stages(run: RunState, value: Any, ending: _Ending) -> Flow[None]:
     previous: StageHold | None = None
     for index, stage in enumerate(run.stages):
         scopes = stage.scopes_for(value)
-        if previous is None:
-            credential = yield from _first_stage(run, stage, scopes)
-        else:
-            credential = yield from _handoff(run, stage, scopes, previous)
-        launcher = yield OpenLauncher(scopes, _ttl(run), run.registration_ttl)
-        hold = StageHold(stage, index, scopes, credential, launcher)
+        hold = yield from take_over(run, stage, index, scopes, previous)
         claims = hold.claims
-        chain = tuple(record.agent for record in claims.delegation_chain)
         ids: dict[str, Any] = {"scope": scopes, "jti": claims.jti, "agent_id": claims.sub}
-        run.trace.emit(
-            StageStarted, stage=stage.name, index=index, depth=claims.depth, chain=chain, exp=claims.exp, **ids
-        )
         outcome = yield RunStage(stage, hold, value)
         error = type(outcome.error).__name__ if outcome.status in ("error", "cancelled") else None
         run_time = outcome.ended - outcome.started
@@ -269,15 +301,11 @@ def run_flow(run: RunState, value: Any) -> Flow[PipelineResult]:
     ending = _Ending()
     try:
         _preflight(run)
-        run.launcher = yield OpenLauncher(run.ceiling, run.budget, run.budget)
         yield from _stages(run, value, ending)
     except Exception as exc:  # refusals, depth, budget, broker errors, a scope function that failed
         ending.status, ending.error = "error", exc
         if isinstance(exc, DelegationRefused):
-            run.trace.emit(
-                HandoffRefused, scope=exc.requested, stage=exc.stage, source=exc.source, held=exc.held,
-                missing=exc.missing, by_broker=exc.by_broker,
-            )  # fmt: skip
+            record_refusal(run, exc)
     failed = yield from sweep_flow(run)
     error = type(ending.error).__name__ if ending.error is not None else None
     minted = len(run.ledger)

@@ -28,13 +28,13 @@ import anyio
 from ..client import AsyncBroker, Broker
 from ..errors import ConfigurationError
 from ..guard import Policy
-from ..guard._validate import checked_id, checked_policy, positive_seconds
-from ..trace import Clock, Sink, Trace
+from ..guard._validate import positive_seconds
+from ..trace import Clock, Sink
 from ._drivers import AsyncEdge, SyncEdge
 from ._errors import DelegationTooDeep
 from ._flow import run_flow, sweep_flow
 from ._result import PipelineResult
-from ._stage import Stage, scopes_of
+from ._stage import Stage
 from ._state import RunState
 
 __all__ = ["DEFAULT_BUDGET", "DEFAULT_CALL_TTL", "MAX_DEPTH", "REGISTRATION_TTL", "Pipeline"]
@@ -98,18 +98,18 @@ class Pipeline:
         sinks: Iterable[Sink],
         clock: Clock | None,
     ) -> RunState:
-        orch, task = checked_id(orch_id, "orch_id"), checked_id(task_id, "task_id")
-        return RunState(
-            stages=self.stages,
-            orch_id=orch,
-            task_id=task,
-            ceiling=scopes_of(ceiling, "the task ceiling"),
-            budget=positive_seconds(budget, "budget"),
-            call_ttl=positive_seconds(call_ttl, "call_ttl"),
-            policy=checked_policy(policy),
+        return RunState.checked(
+            self.stages,
+            orch_id=orch_id,
+            task_id=task_id,
+            ceiling=ceiling,
+            budget=budget,
+            call_ttl=call_ttl,
+            policy=policy,
             max_depth=self.max_depth,
             registration_ttl=REGISTRATION_TTL,
-            trace=Trace(task_id=task, orch_id=orch, sinks=sinks, clock=clock),
+            sinks=sinks,
+            clock=clock,
         )
 
     def run(

@@ -9,15 +9,16 @@ are registered.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..client import Claims
 from ..guard import Policy
-from ..trace import Trace
+from ..guard._validate import checked_id, checked_policy, positive_seconds
+from ..trace import Clock, Sink, Trace
 from ._ledger import Ledger
-from ._stage import Stage
+from ._stage import Stage, scopes_of
 
 __all__ = ["RunState", "StageHold"]
 
@@ -93,6 +94,37 @@ class RunState:
     def __post_init__(self) -> None:
         self.clock = self.trace.now
         self._deadline = self.clock() + self.budget
+
+    @classmethod
+    def checked(
+        cls,
+        stages: tuple[Stage, ...],
+        *,
+        orch_id: str,
+        task_id: str,
+        ceiling: str | Sequence[str],
+        budget: int,
+        call_ttl: int,
+        policy: Policy | None,
+        max_depth: int,
+        registration_ttl: int,
+        sinks: Iterable[Sink] = (),
+        clock: Clock | None = None,
+    ) -> RunState:
+        """A run's state from a caller's arguments, each checked (ConfigurationError) — ids, ceiling, durations."""
+        orch, task = checked_id(orch_id, "orch_id"), checked_id(task_id, "task_id")
+        return cls(
+            stages=stages,
+            orch_id=orch,
+            task_id=task,
+            ceiling=scopes_of(ceiling, "the task ceiling"),
+            budget=positive_seconds(budget, "budget"),
+            call_ttl=positive_seconds(call_ttl, "call_ttl"),
+            policy=checked_policy(policy),
+            max_depth=max_depth,
+            registration_ttl=registration_ttl,
+            trace=Trace(task_id=task, orch_id=orch, sinks=sinks, clock=clock),
+        )
 
     def remaining(self) -> int:
         """Whole seconds left in the budget (0 when it is spent)."""

@@ -19,6 +19,8 @@ never the token).
 * ``agentwrit_tools.resource.asgi`` — pure ASGI middleware (Starlette or any ASGI app); claims in
   ``scope["state"]``.
 * ``agentwrit_tools.resource.flask`` — a Flask view decorator; claims in ``flask.g``.
+* ``agentwrit_tools.resource.mcp`` — a protected MCP server: each ``tools/call`` checked against the scope rendered
+  from its own arguments, with an audience-bound bearer (RFC 9728 metadata, MCP authorization answers).
 
 This package imports no web framework; each integration imports its own.
 """

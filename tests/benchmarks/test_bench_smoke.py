@@ -38,6 +38,9 @@ REQUIRED_KEYS = (
     "audit_query_ms_at_10k",
     "audit_query_ms_at_1m",
     "broker_rss_mb_10k_agents",
+    "mcp_guarded_call_ms_p50",
+    "mcp_bare_call_ms_p50",
+    "mcp_guard_overhead_ms_p50",
 )
 
 

@@ -74,12 +74,10 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Run ``app`` under a real uvicorn server on a loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
+def serve_asgi(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    """Run ``app`` under a real uvicorn server on a loopback port (``sock``'s, when the app needs its own URL
+    before it is built: see :func:`loopback_socket`); yields its base URL."""
+    sock = sock or loopback_socket()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws="none")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -111,6 +109,15 @@ def serve_wsgi(app: Any) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+def loopback_socket() -> socket.socket:
+    """A listening socket on an ephemeral loopback port, for :func:`serve_asgi`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
 
 
 def closed_port_url() -> str:

@@ -40,5 +40,16 @@ def test_core_dependencies_exclude_frameworks_and_extras_carry_them() -> None:
     assert meta["name"] == "agentwrit-tools"
 
 
+def test_the_agents_sdk_and_mcp_adapters_are_extras_installed_with_all() -> None:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = " ".join(meta["dependencies"]).lower()
+    assert "mcp" not in core
+    assert "openai-agents" not in core
+    extras = meta["optional-dependencies"]
+    assert any(dep.startswith("openai-agents") for dep in extras["agents"])
+    assert any(dep.startswith("mcp") for dep in extras["mcp"])
+    assert any("agents" in dep and "mcp" in dep for dep in extras["all"])
+
+
 def test_package_is_typed() -> None:
     assert (ROOT / "agentwrit_tools" / "py.typed").is_file()

@@ -97,16 +97,8 @@ def _all_subclasses(root: type) -> set[type]:
 
 def test_every_error_anywhere_in_the_package_is_in_the_drawn_tree() -> None:
     # Import every layer that defines errors of its own, so their classes exist.
-    for module in (
-        "pipeline",
-        "resource",
-        "offline",
-        "adapters.openai",
-        "adapters.langchain",
-        "guard",
-        "client",
-        "demo",
-    ):
+    modules = ("pipeline", "resource", "offline", "adapters.openai", "adapters.langchain", "guard", "client", "demo")
+    for module in (*modules, "adapters.openai_agents", "adapters.mcp", "resource.mcp"):
         importlib.import_module(f"agentwrit_tools.{module}")
     doc = agentwrit_tools.errors.__doc__ or ""
     ours = {

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the openai client's own parameter types, so its create() ac
     from openai.types.chat import ChatCompletionFunctionToolParam
     from openai.types.responses import FunctionToolParam
 
-__all__ = ["chat_tool", "chat_tools", "responses_tool", "responses_tools"]
+__all__ = ["chat_tool", "chat_tools", "checked_parameters", "responses_tool", "responses_tools"]
 
 
 def _strict_problem(schema: Any, where: str) -> str | None:
@@ -54,7 +54,8 @@ def _strict_problem(schema: Any, where: str) -> str | None:
     return None
 
 
-def _checked(tool: ScopedTool, strict: bool) -> dict[str, Any]:
+def checked_parameters(tool: ScopedTool, strict: bool) -> dict[str, Any]:
+    """The tool's JSON schema; with ``strict``, refused unless structured-output decoding accepts it."""
     if not isinstance(tool, ScopedTool):
         raise ConfigurationError(f"expected a ScopedTool (use @scoped_tool), not {type(tool).__name__}")
     parameters = tool.parameters
@@ -74,7 +75,7 @@ def chat_tool(tool: ScopedTool, *, strict: bool = False) -> ChatCompletionFuncti
     Raises:
         ConfigurationError: ``strict=True`` and the tool's schema is not strict-compatible.
     """
-    parameters = _checked(tool, strict)
+    parameters = checked_parameters(tool, strict)
     if strict:
         return {
             "type": "function",
@@ -99,7 +100,7 @@ def responses_tool(tool: ScopedTool, *, strict: bool = False) -> FunctionToolPar
     Raises:
         ConfigurationError: ``strict=True`` and the tool's schema is not strict-compatible.
     """
-    parameters = _checked(tool, strict)
+    parameters = checked_parameters(tool, strict)
     return {
         "type": "function",
         "name": tool.name,
