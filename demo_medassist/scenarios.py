@@ -8,13 +8,12 @@ EHR API refused on their own. The kit then validates every token the scenario sa
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from agentwrit_tools import Credential, ScopeViolation, TokenInvalid, scoped_tool
-from agentwrit_tools.demo import BackendRefused, Scenario, ScenarioRun
+from agentwrit_tools.demo import BackendRefused, Scenario, ScenarioRun, mint_unreleased, watch_expiry
 from agentwrit_tools.pipeline import StageContext
-from agentwrit_tools.trace import Expired, Minted, Renewed, Revoked, TraceEvent
+from agentwrit_tools.trace import Renewed, Revoked, TraceEvent
 
 from .agents import ask, billing_ceiling, clinical_ceiling
 from .tools import PatientId
@@ -242,30 +241,14 @@ def emergency_revoke(run: ScenarioRun) -> None:
 
 def natural_expiry(run: ScenarioRun) -> None:
     ttl = 2
-    started = time.monotonic()
-    credential = run.stack.broker.mint(f"read:labs:{P}", orch_id=run.stack.demo.orch_id, task_id=run.task_id(), ttl=ttl)
-    claims = credential.claims
-    run.witness.saw(credential)
-    ids: dict[str, Any] = {"tool": "get_lab_results", "scope": tuple(claims.scope), "jti": claims.jti}
-    run.emit(Minted, agent_id=claims.sub, ttl=ttl, exp=claims.exp, mint_time=time.monotonic() - started, **ids)
+    credential = mint_unreleased(run, f"read:labs:{P}", ttl=ttl, tool="get_lab_results")
     run.api.get(f"/labs/{P}", credential)
     run.note(f"used once, then never released (as if its agent crashed); the broker says it lives until exp, {ttl} s")
-    deadline = claims.exp + 5
-    died_at = None
-    while time.time() < deadline:
-        try:
-            run.stack.broker.validate(credential.access_token)
-        except TokenInvalid:
-            died_at = time.time()
-            break
-        time.sleep(0.2)
-    if died_at is not None:
-        run.emit(Expired, exp=claims.exp, agent_id=claims.sub, **ids)
     run.expect(
-        died_at is not None and died_at <= claims.exp + 1.5,
+        watch_expiry(run, credential, tool="get_lab_results"),
         "nobody released it, and it died on its own at its exp: the broker now refuses it",
         "the unreleased token outlived its exp",
-        jti=claims.jti,
+        jti=credential.claims.jti,
     )
 
 
