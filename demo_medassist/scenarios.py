@@ -11,7 +11,14 @@ import threading
 from typing import Any
 
 from agentwrit_tools import Credential, ScopeViolation, TokenInvalid, scoped_tool
-from agentwrit_tools.demo import BackendRefused, Scenario, ScenarioRun, mint_unreleased, watch_expiry
+from agentwrit_tools.demo import (
+    Scenario,
+    ScenarioRun,
+    api_refuses,
+    broker_refuses,
+    mint_unreleased,
+    watch_expiry,
+)
 from agentwrit_tools.pipeline import StageContext
 from agentwrit_tools.trace import Renewed, Revoked, TraceEvent
 
@@ -63,19 +70,7 @@ def cross_patient(run: ScenarioRun) -> None:
         "a credential for P-2000 was minted",
     )
     with run.task(clinical_ceiling(P), part="bypass") as task:
-        try:
-            credential = run.launcher(task).mint("read:labs:P-2000", ttl=10)
-        except ScopeViolation as refused:
-            run.note(
-                f"code that skipped the guard fares no better: the broker itself refused read:labs:P-2000 under "
-                f"this task's launch token ({refused.status_code} {refused.error_code})",
-                "refused",
-                scope=("read:labs:P-2000",),
-            )
-        else:
-            run.witness.saw(credential)
-            credential.release()
-            run.expect(False, "", "the broker minted read:labs:P-2000 outside the task ceiling")
+        broker_refuses(run, task, "read:labs:P-2000")
 
 
 def prompt_injection(run: ScenarioRun) -> None:
@@ -147,21 +142,7 @@ def billing_isolation(run: ScenarioRun) -> None:
         "a records credential was minted for billing",
     )
     with run.task(billing_ceiling(P), part="probe") as task:
-        credential = run.launcher(task).mint(f"read:billing:{P}", ttl=10)
-        try:
-            run.witness.saw(credential)
-            run.api.get(f"/records/{P}", credential)
-            run.expect(False, "", "the EHR accepted a billing token at /records")
-        except BackendRefused as refused:
-            run.note(
-                f"and the EHR API agrees: a billing credential presented at /records/{P} got {refused.status} "
-                f"{refused.error_code}",
-                "refused",
-                jti=credential.claims.jti,
-                scope=credential.scope,
-            )
-        finally:
-            credential.release()
+        api_refuses(run, task, f"read:billing:{P}", f"/records/{P}", api="the EHR API")
 
 
 def renewal(run: ScenarioRun) -> None:

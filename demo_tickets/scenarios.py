@@ -12,7 +12,14 @@ import re
 from typing import Any
 
 from agentwrit_tools import Credential, ScopeViolation
-from agentwrit_tools.demo import BackendRefused, Scenario, ScenarioRun, mint_unreleased, watch_expiry
+from agentwrit_tools.demo import (
+    Scenario,
+    ScenarioRun,
+    api_refuses,
+    broker_refuses,
+    mint_unreleased,
+    watch_expiry,
+)
 from agentwrit_tools.pipeline import PipelineResult, StageContext
 from agentwrit_tools.trace import TraceEvent
 
@@ -136,34 +143,8 @@ def cross_customer(run: ScenarioRun) -> None:
         "the customer's own question went unanswered",
     )
     with run.task(ticket_ceiling(_ticket(run), ALICE), part="bypass") as task:
-        try:
-            stray = run.launcher(task).mint(f"read:billing:{BOB}", ttl=10)
-        except ScopeViolation as refused:
-            run.note(
-                f"code that skipped the guard fares no better: the broker itself refused read:billing:{BOB} under "
-                f"this ticket's launch token ({refused.status_code} {refused.error_code})",
-                "refused",
-                scope=(f"read:billing:{BOB}",),
-            )
-        else:
-            run.witness.saw(stray)
-            stray.release()
-            run.expect(False, "", f"the broker minted read:billing:{BOB} outside the ticket's ceiling")
-        own = run.launcher(task).mint(f"read:billing:{ALICE}", ttl=10)
-        try:
-            run.witness.saw(own)
-            run.api.get(f"/customers/{BOB}/billing", own)
-            run.expect(False, "", f"the support API accepted {ALICE}'s billing token for {BOB}")
-        except BackendRefused as refused:
-            run.note(
-                f"and the support API agrees: {ALICE}'s billing credential presented at /customers/{BOB}/billing got "
-                f"{refused.status} {refused.error_code}",
-                "refused",
-                jti=own.claims.jti,
-                scope=own.scope,
-            )
-        finally:
-            own.release()
+        broker_refuses(run, task, f"read:billing:{BOB}")
+        api_refuses(run, task, f"read:billing:{ALICE}", f"/customers/{BOB}/billing", api="the support API")
 
 
 def dangerous_tool(run: ScenarioRun) -> None:
