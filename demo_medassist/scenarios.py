@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from agentwrit_tools import Credential, ScopeViolation, TokenInvalid, scoped_tool
+from agentwrit_tools import TokenInvalid, scoped_tool
 from agentwrit_tools.demo import (
     Scenario,
     ScenarioRun,
@@ -18,6 +18,7 @@ from agentwrit_tools.demo import (
     broker_refuses,
     mint_unreleased,
     watch_expiry,
+    widening_refused,
 )
 from agentwrit_tools.pipeline import StageContext
 from agentwrit_tools.trace import Renewed, Revoked, TraceEvent
@@ -85,27 +86,11 @@ def prompt_injection(run: ScenarioRun) -> None:
 
 
 def prescription_delegation(run: ScenarioRun) -> None:
-    attempts: list[str] = []
+    attempts: list[bool] = []
 
     def try_to_widen(ctx: StageContext) -> None:
-        clinical_agent, held = ctx.lineage[0], ctx.credential
-        if not isinstance(held, Credential):
-            raise TypeError("the MedAssist pipeline runs sync")
         for wider in ("write:prescriptions:*", f"read:records:{P}"):
-            try:
-                extra = held.delegate(clinical_agent, wider, ttl=10)
-            except ScopeViolation as refused:
-                attempts.append(wider)
-                run.note(
-                    f"the prescription agent tried to pass on {wider}; the broker refused "
-                    f"({refused.status_code} {refused.error_code}): delegation only narrows",
-                    "refused",
-                    scope=(wider,),
-                    agent_id=ctx.claims.sub,
-                )
-            else:
-                run.witness.saw(extra)
-                extra.release()
+            attempts.append(widening_refused(run, ctx, wider, who="the prescription agent"))
 
     ask(
         run,
@@ -125,7 +110,7 @@ def prescription_delegation(run: ScenarioRun) -> None:
     )
     writes = [e for e in _of(run, "minted") if e.tool == "write_prescription"]
     run.expect(bool(writes), "the write ran with its own per-call credential", "no prescription was written")
-    run.expect(len(attempts) == 2, "both widening attempts were refused by the broker", "a widening got through")
+    run.expect(attempts == [True, True], "both widening attempts were refused by the broker", "a widening got through")
 
 
 def billing_isolation(run: ScenarioRun) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agentwrit_tools import Credential, ScopeViolation
 from agentwrit_tools.demo import (
     Scenario,
     ScenarioRun,
@@ -19,6 +18,7 @@ from agentwrit_tools.demo import (
     broker_refuses,
     mint_unreleased,
     watch_expiry,
+    widening_refused,
 )
 from agentwrit_tools.pipeline import PipelineResult, StageContext
 from agentwrit_tools.trace import TraceEvent
@@ -148,27 +148,11 @@ def cross_customer(run: ScenarioRun) -> None:
 
 
 def dangerous_tool(run: ScenarioRun) -> None:
-    widened: list[str] = []
+    widened: list[bool] = []
 
     def try_to_widen(ctx: StageContext) -> None:
-        held = ctx.credential
-        if not isinstance(held, Credential):
-            raise TypeError("the help desk's pipeline runs sync")
         for scope in (f"delete:accounts:{CHEN}", "send:email:external"):
-            try:
-                extra = held.delegate(ctx.lineage[0], scope, ttl=10)
-            except ScopeViolation as refused:
-                widened.append(scope)
-                run.note(
-                    f"code holding the response agent's own token tried to pass on {scope}; the broker refused "
-                    f"({refused.status_code} {refused.error_code}): delegation only narrows",
-                    "refused",
-                    scope=(scope,),
-                    agent_id=ctx.claims.sub,
-                )
-            else:
-                run.witness.saw(extra)
-                extra.release()
+            widened.append(widening_refused(run, ctx, scope, who="code holding the response agent's own token"))
 
     _work(run, "dangerous-tool", responder_extra=try_to_widen)
     denied = {e.tool: e for e in _of(run, "denied")}
@@ -195,7 +179,7 @@ def dangerous_tool(run: ScenarioRun) -> None:
         "for a request to close the account the response agent held only a case note and the reply",
         "the response stage held more than the category needs",
     )
-    run.expect(len(widened) == 2, "both widenings by hand were refused by the broker", "a widening got through")
+    run.expect(widened == [True, True], "both widenings by hand were refused by the broker", "a widening got through")
     tools = build_tools(run.api)
     with run.task(f"read:customers:{CHEN}", tools=[tools.get_customer], part="after") as task:
         account = task.call(tools.get_customer, {"customer_id": CHEN})

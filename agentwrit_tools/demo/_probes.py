@@ -3,19 +3,26 @@
 A scenario first shows the guard denying a call. These probes then show that going around the guard gains
 nothing: minting by hand under the task's launch token is refused by the broker (the launch token's
 ``allowed_scope`` is the task ceiling), and a credential the task may hold, presented where it does not reach, is
-refused by the protected API (it checks the verified claims, not what the caller says it needs). Each probe
+refused by the protected API (it checks the verified claims, not what the caller says it needs), and a stage of a
+pipeline handing on more than it holds is refused by the broker (delegation only narrows). Each probe
 narrates what happened, records a broken promise when the other side did *not* refuse, and releases whatever it
 was given.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ..client import Credential
 from ..errors import ScopeViolation
 from ..guard import Task
 from ._scenario import ScenarioRun
 from ._witness import BackendRefused
 
-__all__ = ["api_refuses", "broker_refuses"]
+if TYPE_CHECKING:
+    from ..pipeline import StageContext
+
+__all__ = ["api_refuses", "broker_refuses", "widening_refused"]
 
 _TTL = 10
 
@@ -56,4 +63,27 @@ def api_refuses(run: ScenarioRun, task: Task, scope: str, path: str, *, api: str
     finally:
         credential.release()
     run.expect(False, "", f"{api} accepted a {scope} credential at {path}")
+    return False
+
+
+def widening_refused(run: ScenarioRun, ctx: StageContext, scope: str, *, who: str) -> bool:
+    """Have a pipeline stage's own token delegate ``scope``, more than it holds, to the first agent of its lineage;
+    True when the broker refuses it, as it must. ``who`` names the stage for the narration."""
+    held = ctx.credential
+    if not isinstance(held, Credential):
+        raise TypeError("widening_refused needs a stage of a sync pipeline (Pipeline.run)")
+    try:
+        extra = held.delegate(ctx.lineage[0], scope, ttl=_TTL)
+    except ScopeViolation as refused:
+        run.note(
+            f"{who} tried to pass on {scope}; the broker refused ({refused.status_code} {refused.error_code}): "
+            "delegation only narrows",
+            "refused",
+            scope=(scope,),
+            agent_id=ctx.claims.sub,
+        )
+        return True
+    run.witness.saw(extra)
+    extra.release()
+    run.expect(False, "", f"the broker let {who} pass on {scope}")
     return False

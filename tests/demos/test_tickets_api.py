@@ -19,7 +19,7 @@ import pytest
 
 import demo_tickets
 from agentwrit_tools import Credential, ScopeViolation
-from agentwrit_tools.demo import DemoStack, run_scenario
+from agentwrit_tools.demo import DemoStack, ScenarioRun, api_refuses, broker_refuses, check_tokens, run_scenario
 from agentwrit_tools.trace import TraceEvent
 from demo_tickets import data
 from demo_tickets.agents import KNOWLEDGE_SCOPE, category_of, problem_with, response_scope, ticket_ceiling
@@ -159,3 +159,20 @@ def test_an_anonymous_ticket_leaves_no_customer_scope_in_the_brokers_audit_log(s
     assert not [e.detail for e in events if customer_scoped.search(e.detail)]
     ticket = task_id.split("-")[1]
     assert all(f"write:replies:T-{ticket}" in e.detail for e in events if e.event_type == "agent_registered")
+
+
+def test_the_bypass_probes_record_a_broken_promise_when_the_other_side_accepts(stack: DemoStack) -> None:
+    run = ScenarioRun(stack, "probe", lambda _name, _event: None)
+    try:
+        with run.task([f"read:billing:{ALICE}"], part="probe") as task:
+            assert broker_refuses(run, task, f"read:billing:{BOB}") is True
+            assert api_refuses(run, task, f"read:billing:{ALICE}", f"/customers/{BOB}/billing") is True
+            # Within the ceiling, and where the scope reaches: both sides accept, and the probes say so.
+            assert broker_refuses(run, task, f"read:billing:{ALICE}") is False
+            assert api_refuses(run, task, f"read:billing:{ALICE}", f"/customers/{ALICE}/billing") is False
+    finally:
+        run.close()
+    assert len(run.failures) == 2
+    check = check_tokens(stack.broker, run.witness)
+    assert check.checked == 3
+    assert check.live_credentials == 0  # whatever a probe was given, it released
