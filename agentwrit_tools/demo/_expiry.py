@@ -46,9 +46,21 @@ def mint_unreleased(run: ScenarioRun, scope: str, *, ttl: int, tool: str) -> Cre
 def watch_expiry(run: ScenarioRun, credential: Credential, *, tool: str, grace: float = 1.5) -> bool:
     """Ask the broker about ``credential`` until it refuses it; True when that happened by ``exp + grace``.
 
-    Each whole second still left is narrated once; the death is traced as ``expired``. Gives up (False) once
-    ``grace`` seconds past ``exp`` have gone by with the broker still accepting the token.
+    Each whole second still left is narrated once; the death is traced as ``expired`` and checked as the run's
+    promise (``run.expect``). Gives up (False, a broken promise) once ``grace`` seconds past ``exp`` have gone
+    by with the broker still accepting the token.
     """
+    claims = credential.claims
+    died = _died_by(run, credential, tool, claims.exp + grace)
+    return run.expect(
+        died,
+        "nobody released it, and it died on its own at its exp: the broker now refuses it",
+        "the unreleased token outlived its exp",
+        jti=claims.jti,
+    )
+
+
+def _died_by(run: ScenarioRun, credential: Credential, tool: str, deadline: float) -> bool:
     claims = credential.claims
     ids = {"tool": tool, "scope": tuple(claims.scope), "jti": claims.jti}
     told: int | None = None
@@ -58,9 +70,9 @@ def watch_expiry(run: ScenarioRun, credential: Credential, *, tool: str, grace: 
         except TokenInvalid:  # expired (a revoked token is one too, but nobody revokes this one)
             died_at = time.time()
             run.emit(Expired, exp=claims.exp, agent_id=claims.sub, **ids)
-            return died_at <= claims.exp + grace
+            return died_at <= deadline
         now = time.time()
-        if now > claims.exp + grace:
+        if now > deadline:
             return False
         left = max(math.ceil(claims.exp - now), 0)
         if left != told:

@@ -19,7 +19,16 @@ import pytest
 
 import demo_tickets
 from agentwrit_tools import Credential, ScopeViolation
-from agentwrit_tools.demo import DemoStack, ScenarioRun, api_refuses, broker_refuses, check_tokens, run_scenario
+from agentwrit_tools.demo import (
+    DemoStack,
+    ScenarioRun,
+    api_refuses,
+    broker_refuses,
+    check_tokens,
+    mint_unreleased,
+    run_scenario,
+    watch_expiry,
+)
 from agentwrit_tools.trace import TraceEvent
 from demo_tickets import data
 from demo_tickets.agents import KNOWLEDGE_SCOPE, category_of, problem_with, response_scope, ticket_ceiling
@@ -176,3 +185,16 @@ def test_the_bypass_probes_record_a_broken_promise_when_the_other_side_accepts(s
     check = check_tokens(stack.broker, run.witness)
     assert check.checked == 3
     assert check.live_credentials == 0  # whatever a probe was given, it released
+
+
+def test_watching_a_credential_that_outlives_its_deadline_is_a_broken_promise(stack: DemoStack) -> None:
+    seen: list[TraceEvent] = []
+    run = ScenarioRun(stack, "watch", lambda _name, event: seen.append(event))
+    credential = mint_unreleased(run, f"read:billing:{ALICE}", ttl=30, tool="get_billing")
+    try:
+        assert watch_expiry(run, credential, tool="get_billing", grace=-60) is False
+    finally:
+        credential.release()
+        run.close()
+    assert run.failures == ["the unreleased token outlived its exp"]
+    assert [e.type for e in seen] == ["minted", "note"]
