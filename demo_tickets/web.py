@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import flask
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from agentwrit_tools.demo import Scenario, ScenarioRun
 from agentwrit_tools.demo._hub import SSE_HEADERS
@@ -21,6 +22,9 @@ from .scenarios import TICKETS
 
 __all__ = ["create_web_app"]
 
+MAX_FORM_BYTES = 64 * 1024
+"""Far above any ticket the form accepts (4000 characters); a larger request is refused before it is read."""
+
 
 def _html(page: Page) -> flask.Response:
     return flask.Response(page.html, status=page.status, mimetype="text/html")
@@ -28,11 +32,17 @@ def _html(page: Page) -> flask.Response:
 
 def create_web_app(web: DemoWeb) -> flask.Flask:
     app = flask.Flask("demo_tickets.web", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_FORM_BYTES
     shared: dict[str, Any] = {"customers": data.CUSTOMERS, "tickets": TICKETS, "max_ticket": MAX_TICKET}
 
     def form(sender: str = "", text: str = "", *, filled: str = "", notice: str = "", status: int = 200) -> Page:
         page = web.page("ticket_form.html", sender=sender, text=text, filled=filled, notice=notice, **shared)
         return Page(status, page.html)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_exc: RequestEntityTooLarge) -> flask.Response:
+        limit = f"{MAX_TICKET} characters"
+        return _html(web.reply("Nothing was run", f"That request is far too large; a ticket holds up to {limit}.", 413))
 
     @app.get("/")
     def index() -> flask.Response:

@@ -53,8 +53,9 @@ def _stream(client: httpx.Client, run_id: str, last_event_id: str | None = None)
         ({"sender": "not-an-address", "ticket": "hello"}, 422, "is not an e-mail address"),
         ({"ticket": "hello"}, 422, "Please give the address"),
         ({"scenario": "refunds"}, 404, "Try one of: refund, cross-customer"),
+        ({"sender": "alice.moreno@example.com", "ticket": "z" * 200_000}, 413, "a ticket holds up to 4000 characters"),
     ],
-    ids=["empty", "oversized", "bad-sender", "no-sender", "unknown-scenario"],
+    ids=["empty", "oversized", "bad-sender", "no-sender", "unknown-scenario", "huge-request"],
 )
 def test_bad_input_is_answered_with_a_reply_and_runs_nothing(
     app: tuple[httpx.Client, DemoStack], form: dict[str, str], status: int, reply: str
