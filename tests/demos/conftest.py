@@ -1,4 +1,8 @@
-"""Fixtures of the demo suites: one real headless Chromium per session, a fresh page per test."""
+"""Fixtures of the demo suites: one real headless Chromium per browser test module, a fresh page per test.
+
+Per module, not per session: Playwright's sync API runs an event loop in the main thread for as long as it is
+open, and every async test collected after the browser tests (anyio, asyncio) would find that loop running.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import pytest
 from demo_support import chromium_executable, screenshot
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
