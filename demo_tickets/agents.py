@@ -234,11 +234,10 @@ def handle_ticket(
             f"ticket {ticket.ticket_id}: the sender {ticket.sender} matches no customer's address on file", "refused"
         )
     else:
-        name = data.CUSTOMERS[customer_id]["name"]
+        who = f"{data.CUSTOMERS[customer_id]['name']} ({customer_id})"
         run.note(
-            f"ticket {ticket.ticket_id}: the help desk verified the sender {ticket.sender} as {name} ({customer_id}); "
-            "the ticket "
-            f"may touch {customer_id}'s account and nothing else",
+            f"ticket {ticket.ticket_id}: the help desk verified the sender {ticket.sender} as {who}; the ticket may "
+            f"touch {customer_id}'s account and nothing else",
             "ok",
         )
     return ticket_pipeline(run, build_tools(run.api), ticket, responder_extra).run(

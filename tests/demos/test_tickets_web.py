@@ -108,3 +108,20 @@ def test_a_run_streams_its_trace_then_its_verdict_and_a_reconnect_resumes_where_
     resumed = _stream(client, run_id, last_event_id=str(ids[-4]))
     assert [m[0] for m in resumed] == ids[-3:]
     assert [m[1] for m in resumed] == ["verdict", "exposure", "done"]
+
+
+def test_a_general_question_gets_a_note_and_a_reply_and_nothing_about_money(
+    app: tuple[httpx.Client, DemoStack],
+) -> None:
+    client, _stack = app
+    started = client.post("/runs", data={"sender": "chen.wei@example.org", "ticket": "How do I add a teammate?"})
+    found = re.search(r'sse-connect="/runs/([0-9a-f]+)/events"', started.text)
+    assert found, started.text
+    trace = "\n".join(m[2] for m in _stream(client, found.group(1)) if m[1] == "trace")
+    assert "category: general" in trace
+    assert "read:kb:KB-3" in trace
+    assert "a support specialist will follow up" in trace
+    assert "write:notes:C-1003" in trace
+    (response,) = [li for li in trace.split("</li>") if "stage response starts" in li]
+    assert "write:notes:C-1003" in response
+    assert "read:billing" not in response  # for a general question the response agent holds no billing at all
