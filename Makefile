@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all,dev,notebooks]'
 	touch $(STAMP)
 
-# Every MedAssist scenario in the terminal, on the embedded broker and the stand-in model, then the exposure summary.
+# Every scenario of both demos in the terminal, on the embedded broker and the stand-in model, each run ending with
+# its exposure summary and wall time.
 demo: $(STAMP)
 	$(BIN)/agentwrit-tools demo medassist --scenario all
+	$(BIN)/agentwrit-tools demo tickets --scenario all
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

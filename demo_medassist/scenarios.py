@@ -8,13 +8,20 @@ EHR API refused on their own. The kit then validates every token the scenario sa
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
-from agentwrit_tools import Credential, ScopeViolation, TokenInvalid, scoped_tool
-from agentwrit_tools.demo import BackendRefused, Scenario, ScenarioRun
+from agentwrit_tools import TokenInvalid, scoped_tool
+from agentwrit_tools.demo import (
+    Scenario,
+    ScenarioRun,
+    api_refuses,
+    broker_refuses,
+    mint_unreleased,
+    watch_expiry,
+    widening_refused,
+)
 from agentwrit_tools.pipeline import StageContext
-from agentwrit_tools.trace import Expired, Minted, Renewed, Revoked, TraceEvent
+from agentwrit_tools.trace import Renewed, Revoked, TraceEvent
 
 from .agents import ask, billing_ceiling, clinical_ceiling
 from .tools import PatientId
@@ -64,19 +71,7 @@ def cross_patient(run: ScenarioRun) -> None:
         "a credential for P-2000 was minted",
     )
     with run.task(clinical_ceiling(P), part="bypass") as task:
-        try:
-            credential = run.launcher(task).mint("read:labs:P-2000", ttl=10)
-        except ScopeViolation as refused:
-            run.note(
-                f"code that skipped the guard fares no better: the broker itself refused read:labs:P-2000 under "
-                f"this task's launch token ({refused.status_code} {refused.error_code})",
-                "refused",
-                scope=("read:labs:P-2000",),
-            )
-        else:
-            run.witness.saw(credential)
-            credential.release()
-            run.expect(False, "", "the broker minted read:labs:P-2000 outside the task ceiling")
+        broker_refuses(run, task, "read:labs:P-2000")
 
 
 def prompt_injection(run: ScenarioRun) -> None:
@@ -91,27 +86,11 @@ def prompt_injection(run: ScenarioRun) -> None:
 
 
 def prescription_delegation(run: ScenarioRun) -> None:
-    attempts: list[str] = []
+    attempts: list[bool] = []
 
     def try_to_widen(ctx: StageContext) -> None:
-        clinical_agent, held = ctx.lineage[0], ctx.credential
-        if not isinstance(held, Credential):
-            raise TypeError("the MedAssist pipeline runs sync")
         for wider in ("write:prescriptions:*", f"read:records:{P}"):
-            try:
-                extra = held.delegate(clinical_agent, wider, ttl=10)
-            except ScopeViolation as refused:
-                attempts.append(wider)
-                run.note(
-                    f"the prescription agent tried to pass on {wider}; the broker refused "
-                    f"({refused.status_code} {refused.error_code}): delegation only narrows",
-                    "refused",
-                    scope=(wider,),
-                    agent_id=ctx.claims.sub,
-                )
-            else:
-                run.witness.saw(extra)
-                extra.release()
+            attempts.append(widening_refused(run, ctx, wider, who="the prescription agent"))
 
     ask(
         run,
@@ -131,7 +110,7 @@ def prescription_delegation(run: ScenarioRun) -> None:
     )
     writes = [e for e in _of(run, "minted") if e.tool == "write_prescription"]
     run.expect(bool(writes), "the write ran with its own per-call credential", "no prescription was written")
-    run.expect(len(attempts) == 2, "both widening attempts were refused by the broker", "a widening got through")
+    run.expect(attempts == [True, True], "both widening attempts were refused by the broker", "a widening got through")
 
 
 def billing_isolation(run: ScenarioRun) -> None:
@@ -148,21 +127,7 @@ def billing_isolation(run: ScenarioRun) -> None:
         "a records credential was minted for billing",
     )
     with run.task(billing_ceiling(P), part="probe") as task:
-        credential = run.launcher(task).mint(f"read:billing:{P}", ttl=10)
-        try:
-            run.witness.saw(credential)
-            run.api.get(f"/records/{P}", credential)
-            run.expect(False, "", "the EHR accepted a billing token at /records")
-        except BackendRefused as refused:
-            run.note(
-                f"and the EHR API agrees: a billing credential presented at /records/{P} got {refused.status} "
-                f"{refused.error_code}",
-                "refused",
-                jti=credential.claims.jti,
-                scope=credential.scope,
-            )
-        finally:
-            credential.release()
+        api_refuses(run, task, f"read:billing:{P}", f"/records/{P}", api="the EHR API")
 
 
 def renewal(run: ScenarioRun) -> None:
@@ -242,31 +207,10 @@ def emergency_revoke(run: ScenarioRun) -> None:
 
 def natural_expiry(run: ScenarioRun) -> None:
     ttl = 2
-    started = time.monotonic()
-    credential = run.stack.broker.mint(f"read:labs:{P}", orch_id=run.stack.demo.orch_id, task_id=run.task_id(), ttl=ttl)
-    claims = credential.claims
-    run.witness.saw(credential)
-    ids: dict[str, Any] = {"tool": "get_lab_results", "scope": tuple(claims.scope), "jti": claims.jti}
-    run.emit(Minted, agent_id=claims.sub, ttl=ttl, exp=claims.exp, mint_time=time.monotonic() - started, **ids)
+    credential = mint_unreleased(run, f"read:labs:{P}", ttl=ttl, tool="get_lab_results")
     run.api.get(f"/labs/{P}", credential)
     run.note(f"used once, then never released (as if its agent crashed); the broker says it lives until exp, {ttl} s")
-    deadline = claims.exp + 5
-    died_at = None
-    while time.time() < deadline:
-        try:
-            run.stack.broker.validate(credential.access_token)
-        except TokenInvalid:
-            died_at = time.time()
-            break
-        time.sleep(0.2)
-    if died_at is not None:
-        run.emit(Expired, exp=claims.exp, agent_id=claims.sub, **ids)
-    run.expect(
-        died_at is not None and died_at <= claims.exp + 1.5,
-        "nobody released it, and it died on its own at its exp: the broker now refuses it",
-        "the unreleased token outlived its exp",
-        jti=claims.jti,
-    )
+    watch_expiry(run, credential, tool="get_lab_results")
 
 
 def bad_patient_id(run: ScenarioRun) -> None:

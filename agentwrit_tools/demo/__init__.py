@@ -7,6 +7,9 @@ data, the stand-in model's rules, page templates, its protected API, its scenari
   the stand-in model (or a real one by environment), started together and stopped together.
 * :class:`Scenario` / :class:`ScenarioRun` — a named story and the context its body runs in: guard tasks and
   pipeline sinks wired to the trace, a :class:`BackendClient` that presents each call's credential, narration.
+* :func:`broker_refuses` / :func:`api_refuses` / :func:`widening_refused` — going around the guard gains nothing:
+  the broker and the protected API refuse too.
+* :func:`mint_unreleased` / :func:`watch_expiry` — a credential nobody releases, watched dying at its ``exp``.
 * :func:`run_scenario` — runs one, then the exposure summary and the **final check**: every token the scenario
   saw is validated with the broker, and ``live_credentials`` must be 0.
 * Terminal output (:class:`RichOutput`, ``--json`` as :class:`JsonLinesOutput`), the web half (:class:`DemoWeb`,
@@ -20,6 +23,8 @@ from ._check import CheckResult, check_tokens
 from ._demo import BackendContext, Demo
 from ._describe import Line, describe
 from ._events import Answer, FinalCheck, Note, ScenarioFinished, ScenarioStarted, TokenChecked
+from ._expiry import mint_unreleased, watch_expiry
+from ._probes import api_refuses, broker_refuses, widening_refused
 from ._runner import ScenarioOutcome, run_scenario, run_scenarios
 from ._scenario import Scenario, ScenarioRun
 from ._servers import DemoError, LoopbackServer
@@ -47,8 +52,13 @@ __all__ = [
     "SeenToken",
     "TokenChecked",
     "TokenWitness",
+    "api_refuses",
+    "broker_refuses",
     "check_tokens",
     "describe",
+    "mint_unreleased",
     "run_scenario",
     "run_scenarios",
+    "watch_expiry",
+    "widening_refused",
 ]

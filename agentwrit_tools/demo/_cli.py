@@ -13,10 +13,14 @@ stderr and exit code 2. A run whose scenarios did not all keep their promises ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from ._demo import Demo
@@ -108,6 +112,23 @@ def _output(as_json: bool) -> tuple[Any, Any]:
     return RichOutput(console), console
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, a service manager) stops a served demo the way Ctrl-C does, cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _serve(demo: Demo, host: str, port: int) -> int:
     if demo.web is None:
         raise DemoUsageError(f"the {demo.name} demo has no web UI")
@@ -123,7 +144,8 @@ def _serve(demo: Demo, host: str, port: int) -> int:
                 print(f"  broker: {stack.broker_where}", flush=True)
                 print(f"  model: {stack.model_where}", flush=True)
                 try:
-                    threading.Event().wait()
+                    with _sigterm_interrupts():
+                        threading.Event().wait()
                 except KeyboardInterrupt:
                     print("stopping…", flush=True)
     except DemoError as exc:

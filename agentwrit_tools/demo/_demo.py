@@ -22,16 +22,25 @@ if TYPE_CHECKING:
 __all__ = ["BackendContext", "Demo"]
 
 
+def _left_open(callback: Callable[[], object]) -> Callable[[], object]:
+    return callback
+
+
 @dataclass(frozen=True)
 class BackendContext:
     """What a demo's protected API needs to check tokens: where the broker is, and an app identity.
 
     The app identity is the demo's own (the revocation feed may ask for a bearer); the API never mints with it.
+
+    Attributes:
+        on_close: ``on_close(callback)`` runs ``callback`` when the stack stops, after the API stopped serving —
+            how a WSGI app, which has no lifespan, closes the clients it opened (its token verifier, say).
     """
 
     broker_url: str
     client_id: str
     client_secret: str = field(repr=False)
+    on_close: Callable[[Callable[[], object]], object] = field(default=_left_open, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

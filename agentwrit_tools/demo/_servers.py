@@ -99,11 +99,22 @@ class LoopbackServer:
         self._ready.set()
 
     def _serve_wsgi(self) -> None:
-        from werkzeug.serving import make_server
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class QuietHandler(WSGIRequestHandler):
+            """No line per request on stderr (the ASGI side runs without an access log too)."""
+
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                return None
 
         assert self._socket is not None  # noqa: S101 - start() bound it
         server = make_server(
-            self.host, self._socket.getsockname()[1], self.app, threaded=True, fd=self._socket.fileno()
+            self.host,
+            self._socket.getsockname()[1],
+            self.app,
+            threaded=True,
+            request_handler=QuietHandler,
+            fd=self._socket.fileno(),
         )
         server.daemon_threads = True  # type: ignore[attr-defined]  # threaded: a ThreadingMixIn server
         self._stopper = server

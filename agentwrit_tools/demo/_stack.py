@@ -80,7 +80,8 @@ class DemoStack:
             raise DemoError("the broker registered the demo's app without returning its client secret")
         self.app_id = app.app_id
         self.broker = self._stack.enter_context(Broker(self.broker_url, app.client_id, app.client_secret))
-        backend = self.demo.backend(BackendContext(self.broker_url, app.client_id, app.client_secret))
+        context = BackendContext(self.broker_url, app.client_id, app.client_secret, on_close=self._stack.callback)
+        backend = self.demo.backend(context)
         server = LoopbackServer(backend, kind=self.demo.backend_kind, name=f"{self.demo.name} API")
         self.backend_url = self._stack.enter_context(server).url
         self.model = self._model()

@@ -1,7 +1,7 @@
-"""Fixtures of the demo suites: one real headless Chromium per module, a fresh page per test.
+"""Fixtures of the demo suites: one real headless Chromium per browser test module, a fresh page per test.
 
-Per module, not per session: while Playwright's sync API is open it keeps an event loop running on the main
-thread, and suites that run after the browser tests call ``asyncio.run`` there.
+Per module, not per session: Playwright's sync API runs an event loop in the main thread for as long as it is
+open, and every async test collected after the browser tests (anyio, asyncio) would find that loop running.
 """
 
 from __future__ import annotations
