@@ -48,6 +48,7 @@ class _BrokerBase:
         audience: str | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_token_ttl: float = 86400.0,
+        proof_of_possession: bool = False,
     ) -> None:
         self.settings = Settings(
             broker_url,
@@ -63,6 +64,7 @@ class _BrokerBase:
             audience=audience,
             max_connections=max_connections,
             max_token_ttl=max_token_ttl,
+            proof_of_possession=proof_of_possession,
         )
         self._core = self.settings.build_core()
 
@@ -107,6 +109,9 @@ class Broker(_BrokerBase):
             at a time, and a large pool only costs client CPU (default 16).
         max_token_ttl: the broker's global max TTL in seconds (``AA_MAX_TTL``, default 86400): how long local
             verification must remember a revoked token whose ``exp`` it does not know.
+        proof_of_possession: mint key-bound tokens (broker extension): each credential's token names its agent's
+            key (``cnf.jkt``) and is presented with a fresh proof per request (``credential.headers_for``,
+            :class:`CredentialAuth`). A broker without the extension issues bearer tokens instead.
         http_client: a ready ``httpx.Client`` to use (not closed by :meth:`close`).
         transport: an httpx transport for the client we build (tests: ``httpx.MockTransport``).
     """
