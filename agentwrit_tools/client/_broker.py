@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from . import _admin, _flows
+from . import _admin, _approvals, _flows
 from ._claims import Claims
 from ._clients import async_driver, sync_driver
 from ._config import DEFAULT_MAX_CONNECTIONS, Settings, env_settings
@@ -196,6 +196,14 @@ class Broker(_BrokerBase):
         """Like :meth:`verify`, but always asks the broker and never uses a cached answer."""
         return self._driver.run(self._core.verifier.validate(token))
 
+    def record_approval(self, record: Mapping[str, object]) -> bool:
+        """Append a person's decision on a tool call to the broker's audit log (extension; the guard calls this).
+
+        Returns:
+            True when recorded; False when the broker keeps no approval records (reference contract).
+        """
+        return self._driver.run(_approvals.record_approval(self._core, record))
+
     def health(self) -> Health:
         return self._driver.run(_admin.health(self._core.policy))
 
@@ -305,6 +313,10 @@ class AsyncBroker(_BrokerBase):
     async def validate(self, token: str) -> Claims:
         """See :meth:`Broker.validate`."""
         return await self._driver.run(self._core.verifier.validate(token))
+
+    async def record_approval(self, record: Mapping[str, object]) -> bool:
+        """See :meth:`Broker.record_approval`."""
+        return await self._driver.run(_approvals.record_approval(self._core, record))
 
     async def health(self) -> Health:
         return await self._driver.run(_admin.health(self._core.policy))
