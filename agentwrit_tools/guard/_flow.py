@@ -227,7 +227,8 @@ def _approval(ctx: CallContext, tool: ScopedTool, bound: Bound, scopes: tuple[st
         call_id=call_id, now=ctx.trace.clock.wall(), timeout=rules.timeout,
     )  # fmt: skip
     ids: dict[str, Any] = {"tool": tool.name, "call_id": call_id, "scope": scopes, "approval_id": request.id}
-    ctx.trace.emit(ApprovalRequested, digest=request.digest, expires_at=request.expires_at, **ids)
+    shown = messages.clip(request.canonical_arguments, 2000)
+    ctx.trace.emit(ApprovalRequested, digest=request.digest, expires_at=request.expires_at, arguments=shown, **ids)
     if rules.approver is None:
         verdict = Verdict(False, "no_approver")
     else:

@@ -257,6 +257,8 @@ class ApprovalRequested(TraceEvent):
         approval_id: the request's id (an approval names it, and is good once).
         digest: SHA-256 of tool + canonical arguments + scopes + task: what an approval is bound to.
         expires_at: Unix seconds when the guard stops waiting.
+        arguments: the validated arguments as canonical JSON — what the approver is shown (shortened past 2000
+            characters here; the digest covers them whole).
     """
 
     type: ClassVar[str] = "approval_requested"
@@ -264,6 +266,7 @@ class ApprovalRequested(TraceEvent):
     approval_id: str
     digest: str
     expires_at: float
+    arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
