@@ -14,8 +14,10 @@ hash of the access token it accompanies). The request carries ``Authorization: D
 
 This module is shared by the three parties: the client makes proofs (:func:`make_proof`), the broker computes the
 thumbprint it binds (:func:`thumbprint`), the resource helpers check proofs (:func:`check_proof`) and keep the
-:class:`ReplayCache`. Every public key read from a proof goes through :mod:`agentwrit_tools.ed25519` (small-order
-and non-canonical keys refused), like every other key that binds a token.
+:class:`ReplayCache`. A proof's key is first compared with the token's ``jkt`` (a hash: a foreign key is refused
+without any curve arithmetic), then goes through :mod:`agentwrit_tools.ed25519` (small-order and non-canonical keys
+refused) like every other key that binds a token — keys that passed are remembered (a bounded cache), since a
+credential presents its one key with each of its requests.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .ed25519 import PUBLIC_KEY_SIZE, load_public_key
 from .errors import AgentWritError
@@ -196,6 +198,26 @@ def _proof_key(header: dict[str, Any]) -> bytes:
     return raw
 
 
+_KEYS_KEPT = 1024
+_accepted_keys: OrderedDict[bytes, Ed25519PublicKey] = OrderedDict()
+_keys_lock = threading.Lock()
+
+
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """``load_public_key`` once per key (ValueError when refused); accepted keys are kept, least recent out first."""
+    with _keys_lock:
+        known = _accepted_keys.get(raw)
+        if known is not None:
+            _accepted_keys.move_to_end(raw)
+            return known
+    public = load_public_key(raw)
+    with _keys_lock:
+        _accepted_keys[raw] = public
+        while len(_accepted_keys) > _KEYS_KEPT:
+            _accepted_keys.popitem(last=False)
+    return public
+
+
 def check_proof(
     proof: str,
     *,
@@ -232,13 +254,13 @@ def check_proof(
         raise ProofInvalid("malformed", "the DPoP proof is malformed")
     head, body, signature = parts
     raw = _proof_key(_json_object(head))
-    try:
-        public = load_public_key(raw)
-    except ValueError:
-        raise ProofInvalid("key_refused", "the DPoP proof's key is refused") from None
     signer = thumbprint(raw)
     if not secrets.compare_digest(signer, jkt):
         raise ProofInvalid("wrong_key", "the DPoP proof is not signed by the key the token is bound to")
+    try:
+        public = _public_key(raw)
+    except ValueError:
+        raise ProofInvalid("key_refused", "the DPoP proof's key is refused") from None
     sig = _unb64url(signature)
     try:
         public.verify(sig, f"{head}.{body}".encode("ascii"))

@@ -167,10 +167,10 @@ FAULTS: dict[str, tuple[Fault, str, str]] = {
         "invalid_dpop_proof",
         "another access token",
     ),
-    "small-order-key": (
+    "small-order-key": (  # refused as a foreign key: it cannot hash to a jkt the broker bound
         lambda c, o, base: _dpop(c, _small_order_proof(base + "/records/P-1")),
         "invalid_dpop_proof",
-        "key is refused",
+        "not signed by the key",
     ),
 }
 

@@ -147,7 +147,7 @@ def test_claims_of_the_wrong_type_are_malformed() -> None:
         assert _reason(signed({**base, **change})) == "malformed", change
 
 
-def test_a_small_order_key_is_refused_before_anything_else() -> None:
+def test_a_small_order_key_is_refused_even_when_it_hashes_to_the_jkt() -> None:
     neutral = (1).to_bytes(32, "little")
     header = {"alg": "EdDSA", "typ": "dpop+jwt", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": _b64(neutral)}}
     claims = {"jti": "id-000001", "htm": "GET", "htu": URL, "iat": int(NOW), "ath": access_token_hash(TOKEN)}
@@ -183,3 +183,11 @@ def test_a_full_replay_cache_refuses_rather_than_forgets() -> None:
     cache.admit(Proof("id-000003", 0, "k"), until=NOW + 60)
     with pytest.raises(ValueError, match="at least 1"):
         ReplayCache(0)
+
+
+def test_a_foreign_small_order_key_is_refused_as_a_foreign_key_without_curve_arithmetic() -> None:
+    neutral = (1).to_bytes(32, "little")
+    header = {"alg": "EdDSA", "typ": "dpop+jwt", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": _b64(neutral)}}
+    claims = {"jti": "id-000002", "htm": "GET", "htu": URL, "iat": int(NOW), "ath": access_token_hash(TOKEN)}
+    forged = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.{_b64(neutral + bytes(32))}"
+    assert _reason(forged) == "wrong_key"
