@@ -164,11 +164,22 @@ def _verified(core: Core, token: str, *, audience: str | None = None, path: str 
 
 
 def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **expected: str) -> Flow[Minted]:
-    """Check the verified claims against the request; release and raise when they differ."""
+    """Check the verified claims against the request; release and raise when they differ.
+
+    A key-bound token must be bound to the key held for its agent (``minted.key``). A broker that ignores
+    ``key_bound`` (the reference contract, or extensions off) issues a bearer token: accepted, and presented as one.
+    A token delegated to an agent whose key this process does not hold is for that agent to present.
+    """
     claims = minted.claims
     problem: ProtocolError | None = None
     if set(claims.scope) != set(scopes):
         problem = ScopeMismatch(requested=scopes, granted=claims.scope, method=call.method, path=call.path)
+    elif claims.jkt is not None and minted.key is not None and claims.jkt != key_thumbprint(minted.key):
+        problem = ProtocolError(
+            f"{call.method} {call.path}: the issued token is bound to a key this client does not hold",
+            method=call.method,
+            path=call.path,
+        )
     else:
         for name, want in expected.items():
             if getattr(claims, name) != want:
@@ -182,25 +193,6 @@ def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **
         yield from _give_up(core, minted.access_token, problem, claims.jti)
         raise problem
     return minted
-
-
-def _held_by(core: Core, minted: Minted, call: Call) -> Flow[Minted]:
-    """A key-bound token must be bound to the key we hold for its agent; release and raise otherwise.
-
-    A broker that ignores ``key_bound`` (the reference contract, or extensions off) issues a bearer token: that is
-    accepted, and the credential presents it as one. A token delegated to an agent whose key this process does not
-    hold (``key`` None) is for that agent to present: there is nothing to compare.
-    """
-    jkt = minted.claims.jkt
-    if jkt is None or minted.key is None or jkt == key_thumbprint(minted.key):
-        return minted
-    problem = ProtocolError(
-        f"{call.method} {call.path}: the issued token is bound to a key this client does not hold",
-        method=call.method,
-        path=call.path,
-    )
-    yield from _give_up(core, minted.access_token, problem, minted.claims.jti)
-    raise problem
 
 
 def register(
@@ -245,7 +237,7 @@ def register(
     call = Call("POST", "/v1/register", body=body)
     reg = parse(Registration, call, (yield from send(call, core.policy)))
     claims = yield from _verified(core, reg.access_token, audience=audience)
-    minted = yield from _held_by(core, Minted(reg.agent_id, reg.access_token, claims, key), call)
+    minted = Minted(reg.agent_id, reg.access_token, claims, key)
     # Lifetime measured on the broker's own clock (exp - iat) when it says iat, so clock skew cannot fail this.
     issued = claims.iat if claims.iat is not None else math.floor(started)
     if ttl is not None and claims.exp - issued > ttl + 1:
@@ -317,7 +309,6 @@ def renew(core: Core, token: str, previous: Claims, key: Ed25519PrivateKey | Non
     core.verifier.note_revoked("token", previous.jti, previous.exp)  # the broker revoked the predecessor
     claims = yield from _verified(core, grant.access_token)
     minted = Minted(claims.sub, grant.access_token, claims, key)
-    minted = yield from _held_by(core, minted, call)
     return (yield from _gate(core, minted, previous.scope, call=call, sub=previous.sub))
 
 
@@ -351,8 +342,7 @@ def delegate(
     call = Call("POST", "/v1/delegate", body=body, bearer=token)
     granted = parse(Delegated, call, (yield from send(call, core.policy)))
     claims = yield from _verified(core, granted.access_token, audience=audience, path=call.path)
-    minted = yield from _held_by(core, Minted(to, granted.access_token, claims, key), call)
-    return (yield from _gate(core, minted, scopes, call=call, sub=to))
+    return (yield from _gate(core, Minted(to, granted.access_token, claims, key), scopes, call=call, sub=to))
 
 
 class TaskLaunch:
