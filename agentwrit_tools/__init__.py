@@ -14,6 +14,7 @@ from .client import (
     Broker,
     Claims,
     Credential,
+    CredentialAuth,
     DelegationRecord,
     Problem,
     RetryPolicy,
@@ -49,12 +50,25 @@ from .errors import (
     Unauthorized,
     UnsafeArgumentError,
 )
-from .guard import Policy, ScopedTool, Task, ToolResult, current_credential, scoped_tool, wrap_tool
+from .guard import (
+    Approval,
+    ApprovalRequest,
+    Policy,
+    ScopedTool,
+    Task,
+    ToolResult,
+    cli_approver,
+    current_credential,
+    scoped_tool,
+    wrap_tool,
+)
 from .pipeline import DelegationRefused, DelegationTooDeep, Halt, Pipeline, PipelineError, Stage, stage
 
 __all__ = [
     "AccessDenied",
     "AgentWritError",
+    "Approval",
+    "ApprovalRequest",
     "AsyncBroker",
     "AsyncCredential",
     "AsyncTaskLauncher",
@@ -65,6 +79,7 @@ __all__ = [
     "Claims",
     "ConfigurationError",
     "Credential",
+    "CredentialAuth",
     "CredentialReleased",
     "DelegationRecord",
     "DelegationRefused",
@@ -103,6 +118,7 @@ __all__ = [
     "UnsafeArgumentError",
     "Verifier",
     "__version__",
+    "cli_approver",
     "current_credential",
     "scoped_tool",
     "stage",

@@ -20,6 +20,7 @@
     │   ├── DelegationRefused           the next stage's scope is not within what the previous stage holds
     │   └── DelegationTooDeep           the handoff would pass the broker's delegation depth limit (5)
     ├── AccessRefused                   resource.AccessRefused: a protected endpoint refused the bearer
+    ├── ProofInvalid                    pop.ProofInvalid: a proof of possession is missing, forged, stale or replayed
     ├── MCPServerError                  adapters.mcp.MCPServerError: an MCP server unreachable, silent or malformed
     ├── StandInError                    offline.StandInError: the stand-in model could not serve a request
     │   └── InvalidRequest              offline.InvalidRequest: a malformed OpenAI-protocol request

@@ -1,5 +1,8 @@
 """MedAssist: a clinical assistant whose every tool call gets a credential for one patient and one category.
 
+Every credential is bound to its agent's key (the EHR API wants a proof of possession with each request), and a
+prescription is written only after a clinician approved exactly that prescription.
+
 Run it with ``agentwrit-tools demo medassist`` (every scenario in the terminal) or ``--serve`` (the web UI).
 This package holds only the domain — data, the protected EHR API, tools, agents, stand-in rules, scenarios and
 page templates; :mod:`agentwrit_tools.demo` runs it.
@@ -40,4 +43,5 @@ DEMO = Demo(
     web=create_web_app,
     web_kind="asgi",
     templates=Path(__file__).parent / "templates",
+    proof_of_possession=True,
 )

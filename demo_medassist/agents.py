@@ -4,8 +4,10 @@ The authority of every request comes from the person asking — their role and t
 from the model. A clinician's question runs a two-stage pipeline: the **clinical** agent (read the chart, labs and
 notes of that one patient, check interactions) and, only when it proposed a prescription that passed the checks,
 the **prescription** agent, whose authority is *delegated* from the clinical agent's token and narrowed to
-``write:prescriptions:<patient>``. The billing office's question runs the **billing** agent, whose ceiling holds
-billing, insurance and claims scopes only — no clinical scope at all, whatever tools it is handed.
+``write:prescriptions:<patient>``; its write waits for a clinician's approval of exactly that prescription (the
+clinic's policy: every ``write:prescriptions:*`` call), and without it nothing is minted for the write. The
+billing office's question runs the **billing** agent, whose ceiling holds billing, insurance and claims scopes
+only — no clinical scope at all, whatever tools it is handed.
 """
 
 from __future__ import annotations
@@ -13,16 +15,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agentwrit_tools import Pipeline, Stage, ToolResult
+from agentwrit_tools import Pipeline, Policy, Stage, ToolResult
 from agentwrit_tools.demo import ScenarioRun
 from agentwrit_tools.pipeline import StageContext
 
 from . import data
 from .tools import MedTools, build_tools
 
-__all__ = ["MAX_QUESTION", "ROLES", "ask", "billing_ceiling", "clinical_ceiling", "problem_with", "tools_for"]
+__all__ = [
+    "APPROVAL_SCOPES",
+    "APPROVAL_TIMEOUT",
+    "MAX_QUESTION",
+    "ROLES",
+    "ask",
+    "billing_ceiling",
+    "clinical_ceiling",
+    "problem_with",
+    "tools_for",
+]
 
 MAX_QUESTION = 1000
+APPROVAL_SCOPES = ["write:prescriptions:*"]
+"""What a clinician approves before it happens, whichever tool asks for it."""
+APPROVAL_TIMEOUT = 60
 ROLES = {"clinical": "Clinician — clinical assistant", "billing": "Billing office — billing assistant"}
 
 _SYSTEM = {
@@ -119,6 +134,8 @@ def clinical_pipeline(
                 agent="prescription",
                 stand_in=False,
             )
+        elif written.error_kind == "approval_denied":
+            run.answer(f"No prescription was written: {written.message}", agent="prescription", stand_in=False)
         return written
 
     return Pipeline(
@@ -160,4 +177,5 @@ def ask(
         call_ttl=30,
         budget=120,
         sinks=[run.sink],
+        policy=Policy().with_approval(run.approver, scopes=APPROVAL_SCOPES, timeout=APPROVAL_TIMEOUT),
     )

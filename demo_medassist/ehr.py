@@ -2,8 +2,10 @@
 
 Every route declares the scope it needs as a template over its path (``read:labs:{patient_id}``) and checks the
 presented token with the resource-side helper: signature, expiry, revocation (synced with the broker on every
-request here, so a revoked token is refused at once), and that the *verified* claims cover the route's scope. A
-billing token is refused at ``/records``; a token for P-1042 is refused at ``/labs/P-2000``. Unknown patients are
+request here, so a revoked token is refused at once), proof of possession (only key-bound tokens, each request
+with a fresh proof signed by the agent's own key: a token copied out of a log is refused), and that the
+*verified* claims cover the route's scope. A billing token is refused at ``/records``; a token for P-1042 is
+refused at ``/labs/P-2000``. Unknown patients are
 a 404 problem — only after the token was accepted, so a caller without access learns nothing about who exists.
 """
 
@@ -89,7 +91,7 @@ def create_ehr_api(context: BackendContext) -> FastAPI:
         return JSONResponse(body, status_code=404, media_type=PROBLEM_CONTENT_TYPE)
 
     def needs(*scopes: str) -> Any:
-        return Depends(Requires(verifier, list(scopes), access_log=None))
+        return Depends(Requires(verifier, list(scopes), access_log=None, possession="required"))
 
     @app.get("/records/{patient_id}")
     async def record(patient_id: str, claims: Annotated[Claims, needs("read:records:{patient_id}")]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """MedAssist's tools: what the agents may ask for, and the exact scope each call needs.
 
 Each tool is a plain function declared with :func:`scoped_tool`: the template names the scope, the model's
-arguments fill in the identifier, and the guard mints a credential for exactly that before the body runs. Bodies
-call the protected EHR API with the credential they were given and turn its JSON into a few readable lines for
-the model. A patient id is any string to the schema; the scope template refuses every value that is not a plain
-identifier before anything is minted.
+arguments fill in the identifier, and the guard mints a credential for exactly that before the body runs (a
+prescription only once a clinician approved it). Bodies call the protected EHR API with the credential they were
+given — with a proof of possession per request — and turn its JSON into a few readable lines for the model. A
+patient id is any string to the schema; the scope template refuses every value that is not a plain identifier
+before anything is minted.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def build_tools(api: BackendClient) -> MedTools:
         r = api.post(f"/prescriptions/{patient_id}/check", credential, {"drug": drug})
         return {**r, "dose_mg": dose_mg}
 
-    @scoped_tool("write:prescriptions:{patient_id}", ttl=15, timeout=10)
+    # approval=True: a clinician says yes to exactly this patient, drug and dose before its credential exists.
+    @scoped_tool("write:prescriptions:{patient_id}", ttl=15, timeout=10, approval=True)
     def write_prescription(patient_id: PatientId, drug: Drug, dose_mg: int, credential: Credential) -> dict[str, Any]:
         """Write a prescription into the patient's chart (the prescription agent's one tool).
 

@@ -56,6 +56,10 @@ def create_web_app(web: DemoWeb) -> FastAPI:
     def events(run_id: str, last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
         return StreamingResponse(web.events(run_id, last_event_id), media_type="text/event-stream", headers=SSE_HEADERS)
 
+    @app.post("/approvals/{approval_id}", response_class=HTMLResponse)
+    def decide(approval_id: str, decision: Annotated[str, Form()] = "") -> HTMLResponse:
+        return _html(web.decide(approval_id, decision))
+
     @app.get("/audit", response_class=HTMLResponse)
     def audit() -> HTMLResponse:
         return _html(web.audit())

@@ -48,6 +48,9 @@ EVENT_TYPES = frozenset(
         "delegation_created",
         "delegation_attenuation_violation",
         "resource_accessed",
+        # extension: a person's decision on a tool call that needed approval (see _approvals)
+        "approval_granted",
+        "approval_refused",
     }
 )
 

@@ -26,6 +26,7 @@ from ._files import check_private, create_private, db_files, tighten
 from ._keyring import Keyring
 from ._keys import SigningKey, load_or_create_key
 from ._metrics import BrokerMetrics
+from ._pop import KeyBindings
 from ._problems import Problem, bad_request, insufficient_scope, unauthorized
 from ._ratelimit import RateLimiter
 from ._revocation import Revocations, chain_root_of
@@ -81,6 +82,7 @@ class BrokerCore:
         self.metrics = BrokerMetrics()
         self.verified = VerifiedTokens()
         self.audiences = ResourceAudiences(conn)  # extension: resource-bound tokens
+        self.bindings = KeyBindings(conn)  # extension: key-bound tokens (cnf.jkt)
         self._checkpointer: Checkpointer | None = None
         self.revocations = Revocations(conn, self.audit, self.metrics, cascade=settings.extensions)
         self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)
@@ -177,6 +179,7 @@ class BrokerCore:
         exp_cap: int | None = None,
         renew_until: int | None = None,
         audience: str | None = None,
+        jkt: str | None = None,
     ) -> Issued:
         """Sign a token and remember it (call inside a transaction).
 
@@ -184,6 +187,7 @@ class BrokerCore:
         ``renew_until``: the absolute end of the token's renewal line, fixed at first issue (``None``: this is the
         first issue, so now + the session lifetime of ``kind``) and carried over by every renewal.
         ``audience`` (extension) binds the token to one resource: its ``aud`` is exactly ``[audience]``.
+        ``jkt`` (extension) binds it to a key: ``cnf: {"jkt": jkt}`` (see :mod:`._pop`).
 
         Raises:
             Problem: 400 when the token would be longer than the limit every verifier enforces.
@@ -206,6 +210,8 @@ class BrokerCore:
         if chain:
             claims["delegation_chain"] = chain
             claims["chain_hash"] = chain_hash
+        if jkt:
+            claims["cnf"] = {"jkt": jkt}
         token = _jwt.encode(claims, self.key)
         if len(token) > _jwt.MAX_TOKEN_LENGTH:
             # Every verifier (ours on both sides) refuses a longer token: issuing it would hand out a dud. The
@@ -237,6 +243,8 @@ class BrokerCore:
         )
         if audience:
             self.audiences.record(jti, audience)
+        if jkt:
+            self.bindings.record(jti, jkt)
         self.metrics.token_issued(scope)
         return Issued(token, claims, exp - now)
 

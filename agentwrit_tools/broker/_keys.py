@@ -11,8 +11,6 @@ is the RFC 7638 thumbprint of the public JWK, which lets anyone recompute it fro
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import os
 import sqlite3
 from pathlib import Path
@@ -22,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import ConfigurationError
+from ..pop import thumbprint
 from ._keyring import ENV_KEYRING_SECRET, Keyring, is_sealed
 
 __all__ = ["SigningKey", "b64url_decode", "b64url_encode", "jwk_thumbprint", "load_or_create_key"]
@@ -55,9 +54,8 @@ def b64url_decode(text: str) -> bytes:
 
 
 def jwk_thumbprint(x: str) -> str:
-    """RFC 7638 thumbprint of an OKP/Ed25519 public key: SHA-256 over the required members in lexical order."""
-    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"), sort_keys=True)
-    return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
+    """RFC 7638 thumbprint of an OKP/Ed25519 public key given by its JWK ``x`` (see ``agentwrit_tools.pop``)."""
+    return thumbprint(b64url_decode(x))
 
 
 class SigningKey:

@@ -11,6 +11,8 @@ Extension endpoints (``settings.extensions``):
   every revoked task and agent, so it is not for anyone who can reach the port):
   ``{"revocations": [{"seq", "level", "target", "revoked_at"}], "next_after", "has_more"}``. Releases, renewal
   predecessors and cascaded revocations appear as ``token`` entries whose target is the ``jti``.
+* ``POST /v1/audit/approvals`` — an app records a person's decision on a tool call that needed approval
+  (strictly validated, small, rate-limited per app: see :mod:`._approvals`) → 201 ``{"recorded", "event_id"}``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from . import _svc_admin as admin
 from . import _svc_agents as agents
 from . import _svc_tokens as tokens
+from ._approvals import MAX_BODY, ApprovalRecords
 from ._bodies import opt_str
 from ._core import BrokerCore
 from ._denials import request_peer
@@ -242,3 +245,14 @@ def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
             request.headers.get("authorization"), required_scope=None, path=request.url.path, principals=FEED_READERS
         )
         return JSONResponse(tokens.revocation_feed(core, request.query_params))
+
+    approvals = ApprovalRecords()
+
+    @app.post("/v1/audit/approvals")
+    async def approval_record(request: Request) -> Response:
+        core = _core(request)
+        claims = core.authenticate(
+            request.headers.get("authorization"), required_scope=None, path=request.url.path, principals=("app",)
+        )
+        body = await read_json(request, min(MAX_BODY, core.settings.max_body_bytes))
+        return JSONResponse(approvals.record(core, claims, body), status_code=201)

@@ -28,6 +28,7 @@ from ..scopes import uncovered
 from ._audience import requested_audience
 from ._bodies import req_identifier, req_scope_list, req_str
 from ._core import BrokerCore
+from ._pop import key_thumbprint, requested_binding
 from ._problems import Problem, unauthorized
 from ._secrets import random_hex, sha256_hex
 from ._timefmt import rfc3339_nano
@@ -83,6 +84,7 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     task_id = req_identifier(body, "task_id")
     requested = req_scope_list(body, "requested_scope")
     audience = requested_audience(body, extensions=core.settings.extensions)
+    key_bound = requested_binding(body, extensions=core.settings.extensions)
 
     def refuse(problem: Problem, why: str, *, anonymous: bool = False) -> Problem:
         """Refusals after the launch token checked out are the launch token holder's (never aggregated)."""
@@ -161,6 +163,7 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
             task_id=task_id,
             orch_id=orch_id,
             audience=audience,
+            jkt=key_thumbprint(public_key_b64) if key_bound else None,
         )
         core.audit.append(
             "agent_registered",

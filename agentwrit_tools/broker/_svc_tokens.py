@@ -128,6 +128,7 @@ def renew(core: BrokerCore, authorization: str | None, path: str) -> dict[str, A
             exp_cap=exp_cap,
             renew_until=int(renew_until),
             audience=core.audiences.of(row.jti),  # extension: a bound token stays bound
+            jkt=core.bindings.of(row.jti),  # extension: so does a key-bound one
         )
         core.audit.append(
             "token_renewed",
@@ -196,9 +197,12 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
             resource=delegate_to[:200],
             deleg_depth=len(chain),
         )
-    if core.conn.execute("SELECT 1 FROM agents WHERE agent_id = ?", (delegate_to,)).fetchone() is None:
+    agent = core.conn.execute("SELECT public_key FROM agents WHERE agent_id = ?", (delegate_to,)).fetchone()
+    if agent is None:
         raise not_found("delegate_to is not a registered agent")
     row = _row_for(core, claims)
+    # extension: bound to the delegate's own key when the delegator is bound (or when asked)
+    jkt = core.bindings.for_delegate(row.jti, str(agent[0]), body, extensions=core.settings.extensions)
     try:  # extension: a delegated token keeps its delegator's aud, or binds an unbound one to a resource
         audience = delegated_audience(core.audiences.of(row.jti), body, extensions=core.settings.extensions)
     except Problem as refused:
@@ -232,6 +236,7 @@ def delegate(core: BrokerCore, claims: dict[str, Any], path: str, body: dict[str
             parent_lineage=row.lineage,
             exp_cap=int(claims["exp"]) if core.settings.extensions else None,
             audience=audience,
+            jkt=jkt,
         )
         core.audit.append(
             "delegation_created",

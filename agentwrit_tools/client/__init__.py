@@ -9,8 +9,9 @@ validation.
 
 from __future__ import annotations
 
+from ._auth import CredentialAuth
 from ._broker import AsyncBroker, AsyncTaskLauncher, Broker, TaskLauncher
-from ._claims import Claims, DelegationRecord
+from ._claims import Claims, Confirmation, DelegationRecord
 from ._credential import AsyncCredential, Credential
 from ._models import (
     AppRecord,
@@ -41,7 +42,9 @@ __all__ = [
     "AuditQuery",
     "Broker",
     "Claims",
+    "Confirmation",
     "Credential",
+    "CredentialAuth",
     "DelegationRecord",
     "DeregisteredApp",
     "Health",

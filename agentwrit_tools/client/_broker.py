@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from . import _admin, _flows
+from . import _admin, _approvals, _flows
 from ._claims import Claims
 from ._clients import async_driver, sync_driver
 from ._config import DEFAULT_MAX_CONNECTIONS, Settings, env_settings
@@ -48,6 +48,7 @@ class _BrokerBase:
         audience: str | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_token_ttl: float = 86400.0,
+        proof_of_possession: bool = False,
     ) -> None:
         self.settings = Settings(
             broker_url,
@@ -63,6 +64,7 @@ class _BrokerBase:
             audience=audience,
             max_connections=max_connections,
             max_token_ttl=max_token_ttl,
+            proof_of_possession=proof_of_possession,
         )
         self._core = self.settings.build_core()
 
@@ -107,6 +109,9 @@ class Broker(_BrokerBase):
             at a time, and a large pool only costs client CPU (default 16).
         max_token_ttl: the broker's global max TTL in seconds (``AA_MAX_TTL``, default 86400): how long local
             verification must remember a revoked token whose ``exp`` it does not know.
+        proof_of_possession: mint key-bound tokens (broker extension): each credential's token names its agent's
+            key (``cnf.jkt``) and is presented with a fresh proof per request (``credential.headers_for``,
+            :class:`CredentialAuth`). A broker without the extension issues bearer tokens instead.
         http_client: a ready ``httpx.Client`` to use (not closed by :meth:`close`).
         transport: an httpx transport for the client we build (tests: ``httpx.MockTransport``).
     """
@@ -190,6 +195,14 @@ class Broker(_BrokerBase):
     def validate(self, token: str) -> Claims:
         """Like :meth:`verify`, but always asks the broker and never uses a cached answer."""
         return self._driver.run(self._core.verifier.validate(token))
+
+    def record_approval(self, record: Mapping[str, object]) -> bool:
+        """Append a person's decision on a tool call to the broker's audit log (extension; the guard calls this).
+
+        Returns:
+            True when recorded; False when the broker keeps no approval records (reference contract).
+        """
+        return self._driver.run(_approvals.record_approval(self._core, record))
 
     def health(self) -> Health:
         return self._driver.run(_admin.health(self._core.policy))
@@ -300,6 +313,10 @@ class AsyncBroker(_BrokerBase):
     async def validate(self, token: str) -> Claims:
         """See :meth:`Broker.validate`."""
         return await self._driver.run(self._core.verifier.validate(token))
+
+    async def record_approval(self, record: Mapping[str, object]) -> bool:
+        """See :meth:`Broker.record_approval`."""
+        return await self._driver.run(_approvals.record_approval(self._core, record))
 
     async def health(self) -> Health:
         return await self._driver.run(_admin.health(self._core.policy))

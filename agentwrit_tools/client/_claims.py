@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-__all__ = ["Claims", "DelegationRecord"]
+__all__ = ["Claims", "Confirmation", "DelegationRecord"]
 
 
 def _none_to_empty(value: Any) -> Any:
@@ -29,6 +29,15 @@ class DelegationRecord(BaseModel):
     signature: str | None = None
 
     _empty_scope = field_validator("scope", mode="before")(_none_to_empty)
+
+
+class Confirmation(BaseModel):
+    """The ``cnf`` claim of a key-bound token (RFC 7800, RFC 9449): ``jkt`` is the RFC 7638 thumbprint of the key
+    that must sign a proof with every request that presents the token (see :mod:`agentwrit_tools.pop`)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    jkt: str | None = None
 
 
 class Claims(BaseModel):
@@ -54,6 +63,7 @@ class Claims(BaseModel):
     sid: str | None = None
     delegation_chain: tuple[DelegationRecord, ...] = ()
     chain_hash: str | None = None
+    cnf: Confirmation | None = None
 
     _empty = field_validator("scope", "delegation_chain", mode="before")(_none_to_empty)
 
@@ -75,6 +85,11 @@ class Claims(BaseModel):
     def chain_root(self) -> str | None:
         """The agent that started the delegation chain (the target of a ``chain``-level revocation)."""
         return self.delegation_chain[0].agent if self.delegation_chain else None
+
+    @property
+    def jkt(self) -> str | None:
+        """The thumbprint of the key this token is bound to (``cnf.jkt``), or None for a bearer token."""
+        return self.cnf.jkt if self.cnf is not None else None
 
     @property
     def depth(self) -> int:

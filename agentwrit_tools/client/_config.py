@@ -64,6 +64,9 @@ class Settings:
         max_connections: size of the connection pool (and, async, the most requests in flight at once).
         max_token_ttl: the broker's global max TTL (``AA_MAX_TTL``, default 86400 s): how long a revoked token
             whose ``exp`` is unknown must be remembered by local verification.
+        proof_of_possession: ask for key-bound tokens (a broker extension): each is bound to its agent's key and
+            presented with a proof per request (``credential.headers_for``); against a broker without the
+            extension the tokens are plain bearer tokens.
     """
 
     broker_url: str
@@ -79,6 +82,7 @@ class Settings:
     audience: str | None = None
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_token_ttl: float = 86400.0
+    proof_of_possession: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "broker_url", normalize_url(self.broker_url))
@@ -107,7 +111,7 @@ class Settings:
         if self.admin_secret is not None:
             admin = TokenSession("admin-session", admin_login(self.admin_secret), self.retry)
         verifier.feed_session = app or admin
-        return Core(policy=self.retry, verifier=verifier, app=app, admin=admin)
+        return Core(policy=self.retry, verifier=verifier, app=app, admin=admin, bind_keys=self.proof_of_possession)
 
     def timeouts(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout)

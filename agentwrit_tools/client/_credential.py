@@ -1,8 +1,13 @@
 """A credential: one token's lifecycle (use, renew, delegate, release), sync and async.
 
 State, claims and the rules live in :class:`CredentialBase`; ``Credential`` and ``AsyncCredential`` only drive
-the flows. The token never appears in ``repr``/``str`` — it is reachable only through ``access_token`` and
-``bearer_header``, which callers ask for on purpose.
+the flows. The token never appears in ``repr``/``str`` — it is reachable only through ``access_token``,
+``bearer_header`` and :meth:`~CredentialBase.headers_for`, which callers ask for on purpose.
+
+A credential also keeps the private key of the agent it was registered for (generated for the broker's
+challenge, never sent anywhere). When the token is key-bound (``cnf.jkt``), :meth:`~CredentialBase.headers_for`
+signs a fresh proof with that key for each request (:mod:`agentwrit_tools.pop`), so a copy of the token alone is
+worthless.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import anyio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ..errors import AgentWritError, CredentialReleased
+from ..errors import AgentWritError, ConfigurationError, CredentialReleased
+from ..pop import make_proof
 from . import _flows
 from ._claims import Claims
 from ._drivers import AsyncDriver, SyncDriver
@@ -36,6 +43,7 @@ class CredentialBase(Generic[D]):
         self._agent_id = minted.agent_id
         self._token = minted.access_token
         self._claims = minted.claims
+        self._key: Ed25519PrivateKey | None = minted.key
         self._released = False
         self._core = core
         self._driver: D = driver
@@ -72,6 +80,36 @@ class CredentialBase(Generic[D]):
         return {"Authorization": f"Bearer {self._token}"}
 
     @property
+    def key_bound(self) -> bool:
+        """The token is bound to a key (``cnf.jkt``): it is accepted only with a proof, see :meth:`headers_for`."""
+        return self._claims.jkt is not None
+
+    def headers_for(self, method: str, url: str) -> dict[str, str]:
+        """The headers that present this credential with one request to ``url``.
+
+        A key-bound token: ``Authorization: DPoP <token>`` and ``DPoP: <proof>`` — a proof signed by the agent's
+        key for this method, this URL (query and fragment aside), now, with a fresh id and the token's hash (RFC
+        9449); make new headers for every request, a proof is accepted once. A bearer token: ``Authorization:
+        Bearer <token>``.
+
+        Raises:
+            ConfigurationError: the token is bound to a key this process does not hold (it was delegated to an
+                agent of another process, which must present it itself), or ``url`` is not an http(s) URL.
+        """
+        if not self.key_bound:
+            return self.bearer_header
+        if self._key is None:
+            raise ConfigurationError(
+                f"the token of {self._agent_id!r} is bound to a key this process does not hold: its agent must "
+                "present it"
+            )
+        try:
+            proof = make_proof(self._key, method, url, self._token)
+        except ValueError:
+            raise ConfigurationError("headers_for needs an absolute http:// or https:// URL") from None
+        return {"Authorization": f"DPoP {self._token}", "DPoP": proof}
+
+    @property
     def released(self) -> bool:
         return self._released
 
@@ -96,16 +134,18 @@ class CredentialBase(Generic[D]):
         return killed
 
     def _renew_flow(self) -> Flow[None]:
-        minted = yield from _flows.renew(self._core, self._live_token("renew"), self._claims)
+        minted = yield from _flows.renew(self._core, self._live_token("renew"), self._claims, self._key)
         with self._lock:
             self._token, self._claims = minted.access_token, minted.claims
 
     def _delegate_flow(
         self, to: str | CredentialBase[Any], scope: str | Sequence[str], ttl: int | None, audience: str | None
     ) -> Flow[Minted]:
-        target = to.agent_id if isinstance(to, CredentialBase) else to
+        target, key = (to.agent_id, to._key) if isinstance(to, CredentialBase) else (to, None)
         token = self._live_token("delegate")
-        return (yield from _flows.delegate(self._core, token, to=target, scope=scope, ttl=ttl, audience=audience))
+        return (
+            yield from _flows.delegate(self._core, token, to=target, scope=scope, ttl=ttl, audience=audience, key=key)
+        )
 
 
 def _log_masked_release_failure(credential: CredentialBase[Any], failure: AgentWritError) -> None:
@@ -146,7 +186,9 @@ class Credential(CredentialBase[SyncDriver]):
     ) -> Credential:
         """A narrower token for agent ``to`` (a SPIFFE ID or another credential), verified and gated.
 
-        ``audience`` binds it to one resource (a broker extension; a token bound already keeps its binding and
+        When ``to`` is a credential, the new one holds its key too, so a key-bound delegated token (bound to the
+        delegate's key: a token delegated from a bound one always is) can present proofs. ``audience`` binds it to
+        one resource (a broker extension; a token bound already keeps its binding and
         can only be delegated for that resource).
 
         Raises:

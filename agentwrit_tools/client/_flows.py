@@ -31,6 +31,7 @@ from ..errors import (
     TokenInvalid,
     Unauthorized,
 )
+from ..pop import key_thumbprint
 from ..scopes import parse_scope
 from ._claims import Claims
 from ._models import Challenge, Delegated, LaunchToken, Registration, TokenGrant
@@ -46,11 +47,13 @@ LAUNCH_TOKEN_TTL = 30  # seconds a per-call launch token stays usable; it is con
 
 @dataclass(frozen=True, slots=True)
 class Minted:
-    """A token the broker issued, with its verified claims (the raw result of a flow)."""
+    """A token the broker issued, with its verified claims (the raw result of a flow) and, when known, the private
+    key of the agent holding it — what signs the proofs of a key-bound token (it never leaves the process)."""
 
     agent_id: str
     access_token: str = field(repr=False)
     claims: Claims
+    key: Ed25519PrivateKey | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Core:
     admin: TokenSession | None = None
     wall: Callable[[], float] = time.time
     clock: Callable[[], float] = time.monotonic
+    bind_keys: bool = False
+    """Ask for key-bound tokens (``key_bound``, a broker extension; a reference broker ignores it)."""
 
     def require_app(self) -> TokenSession:
         if self.app is None:
@@ -159,11 +164,22 @@ def _verified(core: Core, token: str, *, audience: str | None = None, path: str 
 
 
 def _gate(core: Core, minted: Minted, scopes: tuple[str, ...], *, call: Call, **expected: str) -> Flow[Minted]:
-    """Check the verified claims against the request; release and raise when they differ."""
+    """Check the verified claims against the request; release and raise when they differ.
+
+    A key-bound token must be bound to the key held for its agent (``minted.key``). A broker that ignores
+    ``key_bound`` (the reference contract, or extensions off) issues a bearer token: accepted, and presented as one.
+    A token delegated to an agent whose key this process does not hold is for that agent to present.
+    """
     claims = minted.claims
     problem: ProtocolError | None = None
     if set(claims.scope) != set(scopes):
         problem = ScopeMismatch(requested=scopes, granted=claims.scope, method=call.method, path=call.path)
+    elif claims.jkt is not None and minted.key is not None and claims.jkt != key_thumbprint(minted.key):
+        problem = ProtocolError(
+            f"{call.method} {call.path}: the issued token is bound to a key this client does not hold",
+            method=call.method,
+            path=call.path,
+        )
     else:
         for name, want in expected.items():
             if getattr(claims, name) != want:
@@ -192,7 +208,9 @@ def register(
     """Challenge → fresh Ed25519 key → sign the nonce's bytes → register → verify → gate.
 
     ``audience`` (a resource URL) asks for a token bound to that resource — a broker extension (the field is
-    ignored by a reference broker) — and the verified ``aud`` must then hold it.
+    ignored by a reference broker) — and the verified ``aud`` must then hold it. With ``core.bind_keys`` the token
+    is asked to be bound to the fresh key (``cnf.jkt``, also an extension); the key is kept in the result either
+    way, since it is what signs the proofs a bound token is presented with.
     """
     challenge_call = Call("GET", "/v1/challenge", idempotent=True)
     nonce = parse(Challenge, challenge_call, (yield from send(challenge_call, core.policy))).nonce
@@ -200,9 +218,9 @@ def register(
         nonce_bytes = bytes.fromhex(nonce)
     except ValueError:
         raise ProtocolError("GET /v1/challenge: the nonce is not hex", method="GET", path="/v1/challenge") from None
-    key = Ed25519PrivateKey.generate()  # one key per credential; it is not needed after registration
+    key = Ed25519PrivateKey.generate()  # one key per credential; it signs the proofs of a key-bound token
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    body = {
+    body: dict[str, object] = {
         "launch_token": launch_token,
         "nonce": nonce,
         "public_key": base64.b64encode(public).decode(),
@@ -213,11 +231,13 @@ def register(
     }
     if audience is not None:
         body["audience"] = audience
+    if core.bind_keys:
+        body["key_bound"] = True
     started = core.wall()
     call = Call("POST", "/v1/register", body=body)
     reg = parse(Registration, call, (yield from send(call, core.policy)))
     claims = yield from _verified(core, reg.access_token, audience=audience)
-    minted = Minted(reg.agent_id, reg.access_token, claims)
+    minted = Minted(reg.agent_id, reg.access_token, claims, key)
     # Lifetime measured on the broker's own clock (exp - iat) when it says iat, so clock skew cannot fail this.
     issued = claims.iat if claims.iat is not None else math.floor(started)
     if ttl is not None and claims.exp - issued > ttl + 1:
@@ -281,21 +301,34 @@ def mint(
     )
 
 
-def renew(core: Core, token: str, previous: Claims) -> Flow[Minted]:
-    """``POST /v1/token/renew``: same subject and scope, fresh jti and exp; the predecessor is revoked."""
+def renew(core: Core, token: str, previous: Claims, key: Ed25519PrivateKey | None = None) -> Flow[Minted]:
+    """``POST /v1/token/renew``: same subject and scope, fresh jti and exp; the predecessor is revoked (a key-bound
+    token stays bound to ``key``, the holder's)."""
     call = Call("POST", "/v1/token/renew", bearer=token)
     grant = parse(TokenGrant, call, (yield from send(call, core.policy)))
     core.verifier.note_revoked("token", previous.jti, previous.exp)  # the broker revoked the predecessor
     claims = yield from _verified(core, grant.access_token)
-    minted = Minted(claims.sub, grant.access_token, claims)
+    minted = Minted(claims.sub, grant.access_token, claims, key)
     return (yield from _gate(core, minted, previous.scope, call=call, sub=previous.sub))
 
 
 def delegate(
-    core: Core, token: str, *, to: str, scope: str | Sequence[str], ttl: int | None, audience: str | None = None
+    core: Core,
+    token: str,
+    *,
+    to: str,
+    scope: str | Sequence[str],
+    ttl: int | None,
+    audience: str | None = None,
+    key: Ed25519PrivateKey | None = None,
 ) -> Flow[Minted]:
     """``POST /v1/delegate``: a narrower token for agent ``to``, verified and gated like a mint (bound to the
-    resource ``audience`` when given: see :func:`register`)."""
+    resource ``audience`` when given: see :func:`register`).
+
+    ``key`` is the delegate's private key when this process holds it (the delegate is one of its own credentials):
+    a key-bound delegated token must then be bound to it. The broker binds a token delegated from a bound one to
+    the delegate's registered key, and any delegated token when ``core.bind_keys`` asks.
+    """
     scopes = normalize_scopes(scope)
     check_ttl(ttl)
     check_audience(audience)
@@ -304,10 +337,12 @@ def delegate(
         body["ttl"] = ttl
     if audience is not None:
         body["audience"] = audience
+    if core.bind_keys:
+        body["key_bound"] = True
     call = Call("POST", "/v1/delegate", body=body, bearer=token)
     granted = parse(Delegated, call, (yield from send(call, core.policy)))
     claims = yield from _verified(core, granted.access_token, audience=audience, path=call.path)
-    return (yield from _gate(core, Minted(to, granted.access_token, claims), scopes, call=call, sub=to))
+    return (yield from _gate(core, Minted(to, granted.access_token, claims, key), scopes, call=call, sub=to))
 
 
 class TaskLaunch:

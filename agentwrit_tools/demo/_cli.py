@@ -5,6 +5,10 @@
     agentwrit-tools demo medassist                       # every scenario, readable output, exposure summary
     agentwrit-tools demo medassist --scenario cross-patient --json
     agentwrit-tools demo tickets --serve --port 8001     # broker, API, model and UI; one URL; Ctrl-C stops all
+    agentwrit-tools demo medassist --scenario prescription-delegation --deny   # the approver says no
+
+Calls that need a person's approval are approved by default in the terminal (``--approve``), refused with
+``--deny``, or asked at the keyboard with ``--ask``; served, the page's buttons answer them.
 
 Mistakes (an unknown demo or scenario, a port in use, a broker that does not answer) end with one line on
 stderr and exit code 2. A run whose scenarios did not all keep their promises exits 1.
@@ -23,6 +27,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from ..guard import Approver
 from ._demo import Demo
 from ._servers import DemoError, LoopbackServer
 
@@ -62,6 +67,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serve", action="store_true", help="serve the web UI instead of running scenarios")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port for --serve (default {DEFAULT_PORT})")
     parser.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1)")
+    answer = parser.add_mutually_exclusive_group()
+    answer.add_argument(
+        "--approve",
+        dest="approval",
+        action="store_const",
+        const="approve",
+        default="approve",
+        help="approve every call that needs approval (the default in the terminal)",
+    )
+    answer.add_argument(
+        "--deny", dest="approval", action="store_const", const="deny", help="refuse every call that needs approval"
+    )
+    answer.add_argument(
+        "--ask", dest="approval", action="store_const", const="ask", help="ask at the keyboard for each one"
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -80,6 +100,7 @@ def run_command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with DemoStack(demo) as stack:
+            stack.approver = _approver(args.approval)
             output, console = _output(args.json)
             if console is not None:
                 console.print(f"[bold]{demo.title}[/] — {len(scenarios)} scenario(s)")
@@ -97,6 +118,16 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         print(f"{len(outcomes)} scenario(s) in {wall:.1f} s wall time", file=sys.stderr)
     return 0 if all(o.passed for o in outcomes) else 1
+
+
+def _approver(choice: str) -> Approver:
+    if choice == "ask":
+        from ..guard import cli_approver
+
+        return cli_approver(name="terminal")
+    from ._approvals import flag_approver
+
+    return flag_approver(choice == "approve")
 
 
 def _output(as_json: bool) -> tuple[Any, Any]:

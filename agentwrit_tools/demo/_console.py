@@ -46,6 +46,8 @@ def _render(line: Line) -> str:
     parts.append(escape(line.text))
     if line.scopes:
         parts.append("[magenta]" + escape(", ".join(line.scopes)) + "[/]")
+    if line.arguments:  # model-chosen text: shown as ASCII, so no look-alike or control character reaches the terminal
+        parts.append("[dim]" + escape(line.arguments.encode("ascii", "backslashreplace").decode()) + "[/]")
     if line.jti:
         parts.append(f"[dim]jti {line.jti[:8]}…[/]")
     if line.agent and line.type in ("minted", "delegated", "stage_started"):

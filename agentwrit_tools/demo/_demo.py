@@ -59,6 +59,8 @@ class Demo:
         web: builds the UI app around the kit's framework-neutral :class:`DemoWeb` (None: no UI).
         web_kind: ``asgi`` or ``wsgi``.
         templates: the folder of the demo's page templates (the kit's own are always found too).
+        proof_of_possession: mint key-bound tokens (``cnf.jkt``): its tools present each with a proof per request,
+            and its protected API may demand one.
     """
 
     name: str
@@ -72,6 +74,7 @@ class Demo:
     web: Callable[[DemoWeb], Any] | None = None
     web_kind: Literal["asgi", "wsgi"] = "asgi"
     templates: Path | None = None
+    proof_of_possession: bool = False
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.scenarios]

@@ -33,6 +33,8 @@ class Line:
         agent: the SPIFFE id of the credential's holder, when there is one.
         jti: the credential's token id.
         chain: delegation lineage, oldest first.
+        approval_id: for a request waiting for a person's approval, its id (a page answers it by this id).
+        arguments: for such a request, the call's arguments as canonical JSON (what the person approves).
     """
 
     type: str
@@ -45,6 +47,8 @@ class Line:
     agent: str | None = None
     jti: str | None = None
     chain: tuple[str, ...] = ()
+    approval_id: str | None = None
+    arguments: str | None = None
 
 
 def ms(seconds: float | None) -> str:
@@ -69,6 +73,17 @@ _DENIALS = {
     "unknown_tool": "not a tool this agent has",
     "broker_refused": "the broker refused",
     "scope_mismatch": "the issued token did not match",
+    "approval_denied": "no approval",
+}
+_NOT_APPROVED = {
+    "denied": "the approver said no",
+    "timeout": "no answer in time",
+    "arguments_changed": "the approval was for another call",
+    "expired": "the approval was too old",
+    "replayed": "the approval was already used",
+    "no_approver": "nobody to ask",
+    "approver_failed": "the approver failed",
+    "not_recorded": "the audit log could not take it",
 }
 
 
@@ -102,6 +117,26 @@ def _denied(e: TraceEvent) -> Line:
 
 def _rejected(e: TraceEvent) -> Line:
     return Line(e.type, "rejected", f"arguments refused, nothing minted: {_f(e, 'message', '')}", "refused", e.tool)
+
+
+def _approval_requested(e: TraceEvent) -> Line:
+    text = "needs a person's approval first: nothing is minted until they say yes to exactly this call"
+    return Line(
+        e.type, "approval", text, "warning", e.tool, e.scope,
+        approval_id=_f(e, "approval_id"), arguments=_f(e, "arguments") or None,
+    )  # fmt: skip
+
+
+def _approval_granted(e: TraceEvent) -> Line:
+    where = "the broker's audit log" if _f(e, "recorded") == "broker" else "this trace (the broker keeps none)"
+    text = f"approved by {_f(e, 'approver')} for exactly this call; recorded in {where}"
+    return Line(e.type, "approved", text, "ok", e.tool, e.scope)
+
+
+def _approval_refused(e: TraceEvent) -> Line:
+    reason = str(_f(e, "reason"))
+    text = f"not approved ({_NOT_APPROVED.get(reason, reason)}): nothing minted"
+    return Line(e.type, "refused", text, "refused", e.tool, e.scope)
 
 
 def _delegated(e: TraceEvent) -> Line:
@@ -155,6 +190,9 @@ def _simple(label: str, level: Level, text: Callable[[TraceEvent], str]) -> Call
 
 
 _BUILDERS: dict[str, Callable[[TraceEvent], Line]] = {
+    "approval_requested": _approval_requested,
+    "approval_granted": _approval_granted,
+    "approval_refused": _approval_refused,
     "minted": _minted,
     "executed": _executed,
     "released": _released,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..client import TaskLauncher
-from ..guard import Policy, ScopedTool, Task
+from ..guard import Approver, Policy, ScopedTool, Task
 from ..trace import ExposureReport, Trace, TraceEvent
 from ._events import Answer, Note, NoteLevel
 from ._witness import BackendClient, TokenWitness
@@ -143,6 +143,11 @@ class ScenarioRun:
             policy=policy,
             sinks=[self.sink],
         )
+
+    @property
+    def approver(self) -> Approver:
+        """Who answers this run's approval requests (the stack's: a flag in the terminal, a person on the page)."""
+        return self.stack.approver
 
     def launcher(self, task: Task) -> TaskLauncher:
         """The task's broker-side ceiling, for minting by hand (scenarios that show what the guard does not)."""

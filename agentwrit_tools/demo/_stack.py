@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..client import Broker
 from ..errors import AgentWritError, BrokerUnavailable, TransportError
+from ..guard import Approver
 from ..offline import ModelSettings, StandInModel, model_settings_from_env
+from ._approvals import flag_approver
 from ._demo import BackendContext, Demo
 from ._servers import DemoError, LoopbackServer
 
@@ -37,6 +39,8 @@ class DemoStack:
         backend_url: the protected API.
         model: the model settings (``model.stand_in`` says whether it is the stand-in).
         openai: an ``openai.OpenAI`` client for that model.
+        approver: who answers the demo's approval requests: a flag's fixed answer in the terminal (yes by default),
+            the page's Approve/Deny buttons when served (see :mod:`._approvals`).
     """
 
     def __init__(self, demo: Demo, *, environ: Mapping[str, str] | None = None) -> None:
@@ -46,6 +50,7 @@ class DemoStack:
         self.broker_url = ""
         self.broker_where = ""
         self.backend_url = ""
+        self.approver: Approver = flag_approver(True)
 
     def start(self) -> DemoStack:
         try:
@@ -79,7 +84,10 @@ class DemoStack:
         if app.client_secret is None:  # pragma: no cover - the broker always answers with the secret once
             raise DemoError("the broker registered the demo's app without returning its client secret")
         self.app_id = app.app_id
-        self.broker = self._stack.enter_context(Broker(self.broker_url, app.client_id, app.client_secret))
+        pop = self.demo.proof_of_possession
+        self.broker = self._stack.enter_context(
+            Broker(self.broker_url, app.client_id, app.client_secret, proof_of_possession=pop)
+        )
         context = BackendContext(self.broker_url, app.client_id, app.client_secret, on_close=self._stack.callback)
         backend = self.demo.backend(context)
         server = LoopbackServer(backend, kind=self.demo.backend_kind, name=f"{self.demo.name} API")

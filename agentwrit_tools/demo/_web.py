@@ -1,8 +1,8 @@
 """``DemoWeb``: what a demo page does, free of any web framework.
 
-Both demos serve the same kinds of request — the page, start a run, stream a run, the audit tab, the kit's static
-files — in different frameworks (FastAPI for MedAssist, Flask for Support Tickets). The work lives here once;
-each demo's app only maps routes onto these methods.
+Both demos serve the same kinds of request — the page, start a run, stream a run, answer an approval request, the
+audit tab, the kit's static files — in different frameworks (FastAPI for MedAssist, Flask for Support Tickets).
+The work lives here once; each demo's app only maps routes onto these methods.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AgentWritError
+from ._approvals import ApprovalDesk
 from ._hub import RunHub
 from ._render import STATIC_DIR, audit_fragment, template_env
 from ._scenario import Scenario
@@ -46,6 +47,8 @@ class DemoWeb:
         folders = [self.demo.templates] if self.demo.templates is not None else []
         self.env = template_env(*folders)
         self.hub = RunHub(stack, self.env)
+        self.desk = ApprovalDesk()
+        stack.approver = self.desk.approver  # served: a person answers, with the buttons in the live trace
         self._static = {p.name: p for p in STATIC_DIR.iterdir() if p.suffix in (".js", ".css")}
 
     def page(self, template: str, **context: Any) -> Page:
@@ -78,6 +81,15 @@ class DemoWeb:
     def events(self, run_id: str, last_event_id: str | None = None) -> Iterator[str]:
         """The run's Server-Sent Events text."""
         return self.hub.stream(run_id, last_event_id)
+
+    def decide(self, approval_id: str, decision: str) -> Page:
+        """The page's Approve/Deny button: answer the waiting request ``approval_id``; the fragment that replaces
+        the buttons (a 409 saying so when nothing waits under that id any more)."""
+        if decision not in ("approve", "deny"):
+            return self.reply("Unknown decision", "An approval is answered with approve or deny.", 400)
+        answer = self.desk.decide(approval_id, decision == "approve")
+        html = self.env.get_template("kit/approval.html").render(answer=answer, approval_id=approval_id[:64])
+        return Page(200 if answer is not None else 409, html)
 
     def audit(self) -> Page:
         """The audit tab (latest events of this demo's tasks, chain verified)."""

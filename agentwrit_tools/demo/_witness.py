@@ -3,8 +3,9 @@
 A demo's claim "every credential is dead" is only worth something if it is checked against every token that
 existed in the open — the ones presented to the protected API, and the stage or delegated tokens a scenario held
 itself. :class:`TokenWitness` keeps them in memory (never in a log, a trace or a page) until the check.
-:class:`BackendClient` is how demo tools talk to their protected API: it presents the call's credential and
-records it with the witness on the way.
+:class:`BackendClient` is how demo tools talk to their protected API: it presents the call's credential — with
+a fresh proof of possession per request when the token is key-bound — and records it with the witness on the
+way.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import httpx
 from ..client import AsyncCredential, Credential
 from ..errors import ToolError
 
-__all__ = ["BackendClient", "BackendRefused", "SeenToken", "TokenWitness"]
+__all__ = ["Answered", "BackendClient", "BackendRefused", "SeenToken", "TokenWitness"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +70,18 @@ class BackendRefused(ToolError):
         self.detail = detail
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A request sent as it was written (by a probe playing an attacker): the status and the problem's code."""
+
+    status: int
+    error_code: str
+    detail: str
+
+
 class BackendClient:
-    """A small HTTP client for a demo's protected API: one request per call, the call's credential as bearer.
+    """A small HTTP client for a demo's protected API: one request per call, presenting the call's credential
+    (``credential.headers_for``: DPoP and a proof when key-bound, Bearer otherwise).
 
     Args:
         base_url: the API's loopback URL.
@@ -94,13 +105,24 @@ class BackendClient:
     ) -> Any:
         """Send one request with ``credential``; the decoded JSON body, or :class:`BackendRefused`."""
         self.witness.saw(credential)
-        response = self._http.request(method, path, headers=credential.bearer_header, json=json, params=params)
+        headers = credential.headers_for(method, self.url(path))
+        response = self._http.request(method, path, headers=headers, json=json, params=params)
         if response.status_code >= 400:
             problem = _problem(response)
             raise BackendRefused(
                 response.status_code, str(problem.get("error_code", "error")), str(problem.get("detail", ""))[:200]
             )
         return response.json()
+
+    def url(self, path: str) -> str:
+        """The absolute URL of ``path`` on the API (what a proof of possession names)."""
+        return self.base_url.rstrip("/") + path
+
+    def send_as_is(self, method: str, path: str, headers: Mapping[str, str]) -> Answered:
+        """Send exactly these headers (a copied token, a replayed proof): what the API answered."""
+        response = self._http.request(method, path, headers=dict(headers))
+        problem = _problem(response)
+        return Answered(response.status_code, str(problem.get("error_code", "")), str(problem.get("detail", ""))[:200])
 
     def get(self, path: str, credential: Credential | AsyncCredential, **params: str) -> Any:
         return self.request("GET", path, credential, params=params or None)

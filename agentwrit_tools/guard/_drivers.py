@@ -11,6 +11,13 @@ Each loop sends outcomes into the flow and performs the effects it yields. What 
   functions run in a worker thread (``anyio.to_thread``, the same mechanism as ``asyncio.to_thread`` but
   backend-neutral and abandonable on timeout) so they never block the event loop.
 
+* Ask — the approver is called within its timeout: sync, in a daemon worker thread (an ``async`` approver runs
+  there in an event loop of its own); async, awaited (a plain approver in a worker thread) under
+  ``anyio.move_on_after``. What it returns, raises or fails to return in time goes back to the flow to be judged,
+  except an exception the approver declares as suspending (``approver.suspends``: LangGraph's interrupt) — that
+  propagates, before anything was minted, so a graph can pause and resume.
+* RecordApproval — ``recorder(record)`` (the broker's ``record_approval``), awaited on the async side.
+
 Cancellation (and KeyboardInterrupt/SystemExit) during the body is reported to the flow as a ``cancelled``
 outcome, the flow's release runs, and the driver re-raises the original exception afterwards.
 
@@ -24,18 +31,21 @@ from __future__ import annotations
 import contextvars
 import functools
 import threading
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
 from ..errors import AgentWritError
+from ._approval import ApprovalAnswer, Ask, RecordApproval, RecordOutcome, audit_record
 from ._context import CURRENT
 from ._effects import AsyncCallMinter, CallFlow, CallMinter, Mint, MintOutcome, ReleaseOutcome, Run, RunOutcome
 from ._flow import LiveCall
 from ._result import ToolResult
+from ._tool import _is_async
 
 __all__ = ["AsyncDriver", "LiveRegistry", "SyncDriver", "obtain_shielded", "release_now", "release_shielded"]
 
@@ -99,12 +109,32 @@ async def obtain_shielded(obtain: Callable[[], Awaitable[Any]]) -> tuple[Any, Ag
     return credential, error
 
 
+Recorder = Callable[[dict[str, object]], Any]
+"""Where approval decisions are recorded: ``Broker.record_approval`` (or the async one); True when recorded."""
+
+
 class _DriverBase:
     """Bookkeeping both drivers share; none of it does I/O."""
 
-    def __init__(self, registry: LiveRegistry, clock: Callable[[], float]) -> None:
+    def __init__(self, registry: LiveRegistry, clock: Callable[[], float], recorder: Recorder | None = None) -> None:
         self.registry = registry
         self.clock = clock
+        self.recorder = recorder
+
+    @staticmethod
+    def _answered(ask: Ask, finished: bool, value: Any, error: BaseException | None) -> ApprovalAnswer:
+        """The approver's answer for the flow; a suspending exception (or a non-Exception) propagates instead."""
+        if error is not None and (
+            not isinstance(error, Exception) or isinstance(error, getattr(ask.approver, "suspends", ()))
+        ):
+            raise error
+        return ApprovalAnswer(value if finished else None, error, not finished, time.time())
+
+    @staticmethod
+    def _recorded(recorded: Any, error: AgentWritError | None) -> RecordOutcome:
+        if error is not None:
+            return RecordOutcome("failed", type(error).__name__)
+        return RecordOutcome("broker" if recorded else "trace")
 
     def _minted(self, mint: Mint, credential: Any, started: float, pending: dict[str, Any]) -> MintOutcome:
         ended = self.clock()
@@ -145,8 +175,10 @@ def _in_thread(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any, BaseEx
 class SyncDriver(_DriverBase):
     """Carries out flows for a :class:`~agentwrit_tools.client.Broker`; ``launcher`` is where mints go."""
 
-    def __init__(self, launcher: CallMinter, registry: LiveRegistry, clock: Callable[[], float]) -> None:
-        super().__init__(registry, clock)
+    def __init__(
+        self, launcher: CallMinter, registry: LiveRegistry, clock: Callable[[], float], recorder: Recorder | None = None
+    ) -> None:
+        super().__init__(registry, clock, recorder)
         self.launcher = launcher
 
     def drive(self, flow: CallFlow) -> ToolResult:
@@ -166,6 +198,10 @@ class SyncDriver(_DriverBase):
                     outcome = self._run(effect)
                     if outcome.status == "cancelled":
                         interrupt = outcome.error
+                elif isinstance(effect, Ask):
+                    outcome = self._ask(effect)
+                elif isinstance(effect, RecordApproval):
+                    outcome = self._record(effect)
                 else:
                     outcome = self._release(effect.credential, pending)
         finally:
@@ -210,12 +246,35 @@ class SyncDriver(_DriverBase):
         """Release outside a flow (task close)."""
         return self._release(credential, {})
 
+    def _ask(self, ask: Ask) -> ApprovalAnswer:
+        approver, request = ask.approver, ask.request
+        if _is_async(approver):
+            call: Callable[[], Any] = functools.partial(anyio.run, cast(Any, approver), request)
+        else:
+            call = functools.partial(approver, request)
+        return self._answered(ask, *_in_thread(call, ask.timeout))
+
+    def _record(self, effect: RecordApproval) -> RecordOutcome:
+        if self.recorder is None:
+            return RecordOutcome("trace")
+        try:
+            recorded = self.recorder(audit_record(effect.request, effect.verdict))
+        except AgentWritError as exc:
+            return self._recorded(None, exc)
+        return self._recorded(recorded, None)
+
 
 class AsyncDriver(_DriverBase):
     """Carries out flows for an :class:`~agentwrit_tools.client.AsyncBroker`; ``launcher`` is where mints go."""
 
-    def __init__(self, launcher: AsyncCallMinter, registry: LiveRegistry, clock: Callable[[], float]) -> None:
-        super().__init__(registry, clock)
+    def __init__(
+        self,
+        launcher: AsyncCallMinter,
+        registry: LiveRegistry,
+        clock: Callable[[], float],
+        recorder: Recorder | None = None,
+    ) -> None:
+        super().__init__(registry, clock, recorder)
         self.launcher = launcher
 
     async def drive(self, flow: CallFlow) -> ToolResult:
@@ -235,6 +294,10 @@ class AsyncDriver(_DriverBase):
                     outcome = await self._run(effect)
                     if outcome.status == "cancelled":
                         interrupt = outcome.error
+                elif isinstance(effect, Ask):
+                    outcome = await self._ask(effect)
+                elif isinstance(effect, RecordApproval):
+                    outcome = await self._record(effect)
                 else:
                     outcome = await self._release(effect.credential, pending)
         finally:
@@ -280,3 +343,27 @@ class AsyncDriver(_DriverBase):
     async def release(self, credential: Any) -> ReleaseOutcome:
         """Release outside a flow (task close)."""
         return await self._release(credential, {})
+
+    async def _ask(self, ask: Ask) -> ApprovalAnswer:
+        approver, request = ask.approver, ask.request
+        value: Any = None
+        error: BaseException | None = None
+        with anyio.move_on_after(ask.timeout) as deadline:
+            try:
+                if _is_async(approver):
+                    value = await approver(request)  # type: ignore[misc]
+                else:
+                    call = functools.partial(approver, request)
+                    value = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            except Exception as exc:
+                error = exc
+        return self._answered(ask, not deadline.cancelled_caught, value, error)
+
+    async def _record(self, effect: RecordApproval) -> RecordOutcome:
+        if self.recorder is None:
+            return RecordOutcome("trace")
+        try:
+            recorded = await self.recorder(audit_record(effect.request, effect.verdict))
+        except AgentWritError as exc:
+            return self._recorded(None, exc)
+        return self._recorded(recorded, None)

@@ -11,6 +11,11 @@ after a run is unconditional.
 * :class:`Run` — run the body with the credential as its ``credential`` argument and as the context variable
   → :class:`RunOutcome`.
 * :class:`Release` — release the credential (async: shielded) → :class:`ReleaseOutcome`.
+* :class:`~._approval.Ask` — ask a call's approver, within its timeout →
+  :class:`~._approval.ApprovalAnswer`; an exception the approver declares as suspending (``approver.suspends``,
+  e.g. LangGraph's interrupt) propagates, so a graph can pause before anything is minted.
+* :class:`~._approval.RecordApproval` — record the decision in the broker's audit log →
+  :class:`~._approval.RecordOutcome`.
 
 Where a :class:`Mint` gets its credential is the driver's *minter*: by default the task's launcher (registration
 under the task ceiling), or any :class:`CallMinter`/:class:`AsyncCallMinter` — the pipeline's mints a call's
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..client import AsyncCredential, Claims, Credential
 from ..trace import Outcome
+from ._approval import Ask, RecordApproval
 
 if TYPE_CHECKING:
     from ._result import ToolResult
@@ -135,5 +141,5 @@ class ReleaseOutcome:
     at: float
 
 
-Effect = Mint | Run | Release
+Effect = Mint | Run | Release | Ask | RecordApproval
 CallFlow = Generator[Effect, Any, "ToolResult"]

@@ -1,8 +1,9 @@
 """The per-call flow of ``DESIGN.md``, written once and free of I/O.
 
-``call_flow`` is a generator: it validates, renders, checks the ceiling and decides, and it *yields* the three
-things it cannot do itself (:class:`Mint`, :class:`Run`, :class:`Release`) to a driver — sync or async — that
-sends back outcomes. Unit tests drive it with hand-made outcomes and no broker at all.
+``call_flow`` is a generator: it validates, renders, checks the ceiling and decides, and it *yields* the things
+it cannot do itself (:class:`Mint`, :class:`Run`, :class:`Release`, and for a call that needs a person's yes
+:class:`Ask` and :class:`RecordApproval`) to a driver — sync or async — that sends back outcomes. Unit tests
+drive it with hand-made outcomes and no broker at all.
 
 The invariants it owns:
 
@@ -12,6 +13,9 @@ The invariants it owns:
    body never runs. The broker enforces the same ceiling again (the launcher's ``allowed_scope``), so a bug
    here turns into a ``broker_refused`` denial rather than a wider credential.
 4. The TTL asked for is ≤ the tool's limit and ≤ the task's remaining budget.
+4a. A call that needs approval (its tool says so, or a scope matches the policy's patterns) is minted only after
+   an approval bound to exactly this tool, these arguments and these scopes, used once and fresh
+   (:mod:`._approval`); anything else → ``denied`` (``approval_denied``), nothing minted.
 5. The body runs only after the *verified* claims matched exactly: same scopes (as a sorted list, so nothing
    extra and nothing missing), same task and orchestrator, and — for a tool bound to a resource — that
    resource in ``aud``. A mismatch is released and denied.
@@ -38,12 +42,37 @@ from ..errors import (
     UnsafeArgumentError,
 )
 from ..scopes import uncovered
-from ..trace import Denied, Executed, Expired, Minted, MintFailed, Rejected, Released, ReleaseFailed, Trace
+from ..trace import (
+    ApprovalGranted,
+    ApprovalRefused,
+    ApprovalRequested,
+    Denied,
+    Executed,
+    Expired,
+    Minted,
+    MintFailed,
+    Rejected,
+    Released,
+    ReleaseFailed,
+    Trace,
+)
 from . import _messages as messages
+from ._approval import (
+    SHARED_LEDGER,
+    ApprovalAnswer,
+    ApprovalLedger,
+    ApprovalRequest,
+    ApprovalRules,
+    Ask,
+    RecordApproval,
+    RecordOutcome,
+    Verdict,
+    judge,
+)
 from ._effects import CallFlow, HeldCredential, Mint, MintOutcome, Release, ReleaseOutcome, Run, RunOutcome
 from ._policy import Policy
 from ._result import ErrorKind, ToolResult
-from ._schema import ArgumentProblems
+from ._schema import ArgumentProblems, Bound
 from ._tool import ScopedTool
 
 __all__ = ["CallContext", "LiveCall", "call_flow", "record_expired", "record_release", "unknown_tool"]
@@ -60,6 +89,7 @@ class CallContext:
     remaining: Callable[[], float]
     trace: Trace
     policy: Policy
+    ledger: ApprovalLedger = SHARED_LEDGER
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +219,40 @@ def _run_result(
     return ToolResult(tool.name, call_id, False, False, kind, message, message, scopes, jti, agent, error)
 
 
+def _approval(ctx: CallContext, tool: ScopedTool, bound: Bound, scopes: tuple[str, ...], call_id: str) -> Any:
+    """Ask for a person's yes to exactly this call, judge the answer, record it; returns the :class:`Verdict`."""
+    rules = ctx.policy.approval or ApprovalRules(None)
+    request = ApprovalRequest.build(
+        tool=tool.name, kwargs=bound.kwargs, scope=scopes, task_id=ctx.task_id, orch_id=ctx.orch_id,
+        call_id=call_id, now=ctx.trace.clock.wall(), timeout=rules.timeout,
+    )  # fmt: skip
+    ids: dict[str, Any] = {"tool": tool.name, "call_id": call_id, "scope": scopes, "approval_id": request.id}
+    shown = messages.clip(request.canonical_arguments, 2000)
+    ctx.trace.emit(ApprovalRequested, digest=request.digest, expires_at=request.expires_at, arguments=shown, **ids)
+    if rules.approver is None:
+        verdict = Verdict(False, "no_approver")
+    else:
+        answer: ApprovalAnswer = yield Ask(request, rules.approver, rules.timeout)
+        verdict = judge(request, answer, rules, ctx.ledger)
+    recorded: RecordOutcome = yield RecordApproval(request, verdict)
+    if verdict.granted and recorded.where == "failed":  # a yes nobody can audit is not acted on
+        verdict = Verdict(False, "not_recorded", verdict.approver, verdict.approval_id)
+    if verdict.granted:
+        ctx.trace.emit(
+            ApprovalGranted, digest=request.digest, approver=verdict.approver, recorded=recorded.where, **ids
+        )
+    else:
+        ctx.trace.emit(
+            ApprovalRefused, digest=request.digest, reason=verdict.reason, approver=verdict.approver,
+            recorded=recorded.where, **ids,
+        )  # fmt: skip
+    return verdict
+
+
+def _needs_approval(ctx: CallContext, tool: ScopedTool, scopes: tuple[str, ...]) -> bool:
+    return tool.approval or (ctx.policy.approval is not None and ctx.policy.approval.needed_for(scopes))
+
+
 def call_flow(ctx: CallContext, tool: ScopedTool, arguments: Mapping[str, Any] | str | None, call_id: str) -> CallFlow:
     """One guarded tool call, as a generator of effects; returns the :class:`ToolResult`."""
     name = tool.name
@@ -214,6 +278,13 @@ def call_flow(ctx: CallContext, tool: ScopedTool, arguments: Mapping[str, Any] |
     if left < 1:
         return _deny(ctx, name, call_id, "budget_exhausted", messages.budget_exhausted(), scopes=scopes)
     ttl = min(tool.ttl or ctx.default_ttl, left)
+
+    if _needs_approval(ctx, tool, scopes):
+        verdict: Verdict = yield from _approval(ctx, tool, bound, scopes, call_id)
+        if not verdict.granted:
+            timeout = ctx.policy.approval.timeout if ctx.policy.approval is not None else 0.0
+            message = messages.approval_refused(name, verdict.reason, timeout)
+            return _deny(ctx, name, call_id, "approval_denied", message, scopes=scopes)
 
     minted: MintOutcome = yield Mint(name, call_id, scopes, ttl, tool.audience)
     if minted.credential is None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from ..errors import UnsafeArgumentError, redact
 
 __all__ = [
+    "approval_refused",
     "audience_mismatch",
     "broker_refused",
     "budget_exhausted",
@@ -88,3 +89,19 @@ def cancelled(tool: str) -> str:
 
 def tool_failed(tool: str, exc: BaseException) -> str:
     return f"{tool} failed ({type(exc).__name__})"
+
+
+_APPROVAL = {
+    "denied": "the approver said no",
+    "arguments_changed": "the approval given was for another call (other arguments, scope or task)",
+    "expired": "the approval given is too old",
+    "replayed": "the approval given was already used",
+    "no_approver": "no approver is configured for it",
+    "approver_failed": "the approver could not give an answer",
+    "not_recorded": "the approval could not be recorded in the broker's audit log",
+}
+
+
+def approval_refused(tool: str, reason: str, timeout: float) -> str:
+    why = f"no answer within {timeout:g} s" if reason == "timeout" else _APPROVAL.get(reason, "it was refused")
+    return f"access denied: {tool} needs a person's approval, and it was not given ({why}); nothing was done"

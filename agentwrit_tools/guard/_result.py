@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-__all__ = ["DENIAL_KINDS", "ERROR_KINDS", "ErrorKind", "ToolResult", "to_content"]
+__all__ = ["DENIAL_KINDS", "ERROR_KINDS", "ErrorKind", "ToolResult", "jsonable", "to_content"]
 
 ErrorKind = Literal[
     "invalid_arguments",
@@ -22,6 +22,7 @@ ErrorKind = Literal[
     "outside_ceiling",
     "budget_exhausted",
     "unknown_tool",
+    "approval_denied",
     "broker_refused",
     "scope_mismatch",
     "mint_failed",
@@ -31,7 +32,15 @@ ErrorKind = Literal[
 ]
 
 DENIAL_KINDS: frozenset[str] = frozenset(
-    {"unsafe_argument", "outside_ceiling", "budget_exhausted", "unknown_tool", "broker_refused", "scope_mismatch"}
+    {
+        "unsafe_argument",
+        "outside_ceiling",
+        "budget_exhausted",
+        "unknown_tool",
+        "approval_denied",
+        "broker_refused",
+        "scope_mismatch",
+    }
 )
 """Refused before the body ran, on grounds of authority: ``ToolResult.denied`` is True."""
 
@@ -39,7 +48,8 @@ ERROR_KINDS: frozenset[str] = frozenset({"mint_failed", "tool_error", "timeout",
 """The call went wrong while being carried out (``invalid_arguments`` is neither: the model sent bad input)."""
 
 
-def _default(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``json.dumps``'s ``default``: pydantic models, dataclasses and sets as JSON; anything else as its text."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -56,7 +66,7 @@ def to_content(output: Any) -> str:
     if isinstance(output, BaseModel):
         return output.model_dump_json()
     try:
-        return json.dumps(output, default=_default, ensure_ascii=False)
+        return json.dumps(output, default=jsonable, ensure_ascii=False)
     except (TypeError, ValueError):  # circular structures and the like
         return str(output)
 

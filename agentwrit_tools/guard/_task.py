@@ -145,11 +145,11 @@ class Task:
         if isinstance(broker, Broker):
             self.launcher = broker.task_launcher(self.ceiling, max_ttl=self.ttl, **options)
             sync_minter: CallMinter = self.launcher if minter is None else _minter(minter, want_async=False)
-            self._sync = SyncDriver(sync_minter, self._registry, self.trace.now)
+            self._sync = SyncDriver(sync_minter, self._registry, self.trace.now, broker.record_approval)
         elif isinstance(broker, AsyncBroker):
             self.launcher = broker.task_launcher(self.ceiling, max_ttl=self.ttl, **options)
             async_minter: AsyncCallMinter = self.launcher if minter is None else _minter(minter, want_async=True)
-            self._async = AsyncDriver(async_minter, self._registry, self.trace.now)
+            self._async = AsyncDriver(async_minter, self._registry, self.trace.now, broker.record_approval)
         else:
             raise ConfigurationError(f"a Task needs a Broker or an AsyncBroker, not {type(broker).__name__}")
         self.broker = broker

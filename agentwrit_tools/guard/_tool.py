@@ -92,6 +92,8 @@ class ScopedTool:
         timeout: seconds the body may run (None: no limit).
         audience: the resource URL every credential of this tool is bound to (its verified ``aud`` must hold
             it), or None.
+        approval: every call needs a person's yes before its credential is minted (see
+            :meth:`Policy.with_approval <agentwrit_tools.guard.Policy.with_approval>`).
         is_async: True for ``async def`` tools.
         takes_credential: the function has a ``credential`` parameter.
         fn: the original callable (call it yourself only in unit tests of the body).
@@ -108,6 +110,7 @@ class ScopedTool:
         description: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         audience: str | None = None,
+        approval: bool = False,
     ) -> None:
         if isinstance(fn, ScopedTool):
             raise ConfigurationError(f"{fn.name!r} is already a scoped tool")
@@ -130,6 +133,9 @@ class ScopedTool:
         if description is not None and not isinstance(description, str):
             raise ConfigurationError(f"tool {tool_name!r}: description must be a string")
         self.audience = _audience(audience, tool_name)
+        if not isinstance(approval, bool):
+            raise ConfigurationError(f"tool {tool_name!r}: approval must be True or False")
+        self.approval = approval
         self.fn = fn
         self.is_async = _is_async(fn)
         self._signature: ToolSignature | SchemaSignature
@@ -153,9 +159,10 @@ class ScopedTool:
         timeout: float | None = None,
         name: str | None = None,
         description: str | None = None,
+        approval: bool = False,
     ) -> ScopedTool:
         """Make an existing function a tool without decorating its definition."""
-        return cls(fn, scope=scope, ttl=ttl, timeout=timeout, name=name, description=description)
+        return cls(fn, scope=scope, ttl=ttl, timeout=timeout, name=name, description=description, approval=approval)
 
     @classmethod
     def from_schema(
@@ -169,6 +176,7 @@ class ScopedTool:
         ttl: int | None = None,
         timeout: float | None = None,
         audience: str | None = None,
+        approval: bool = False,
     ) -> ScopedTool:
         """A tool described by the JSON schema of its arguments rather than by ``fn``'s signature.
 
@@ -185,6 +193,7 @@ class ScopedTool:
             description=description,
             parameters=parameters,
             audience=audience,
+            approval=approval,
         )
 
     @property
@@ -220,6 +229,7 @@ class ScopedTool:
     def __repr__(self) -> str:
         scope = list(self.scope_templates)
         bound = f", audience={self.audience!r}" if self.audience else ""
+        bound += ", approval=True" if self.approval else ""
         return f"ScopedTool(name={self.name!r}, scope={scope!r}, ttl={self.ttl}, is_async={self.is_async}{bound})"
 
 
@@ -231,9 +241,10 @@ def wrap_tool(
     timeout: float | None = None,
     name: str | None = None,
     description: str | None = None,
+    approval: bool = False,
 ) -> ScopedTool:
     """Make an existing function a tool: ``wrap_tool(lookup, "read:records:{patient_id}")``."""
-    return ScopedTool(fn, scope=scope, ttl=ttl, timeout=timeout, name=name, description=description)
+    return ScopedTool(fn, scope=scope, ttl=ttl, timeout=timeout, name=name, description=description, approval=approval)
 
 
 @overload
@@ -245,6 +256,7 @@ def scoped_tool(
     timeout: float | None = None,
     name: str | None = None,
     description: str | None = None,
+    approval: bool = False,
 ) -> Callable[[Callable[..., Any]], ScopedTool]: ...
 
 
@@ -261,6 +273,7 @@ def scoped_tool(
     timeout: float | None = None,
     name: str | None = None,
     description: str | None = None,
+    approval: bool = False,
 ) -> NoReturn: ...
 
 
@@ -272,6 +285,7 @@ def scoped_tool(
     timeout: float | None = None,
     name: str | None = None,
     description: str | None = None,
+    approval: bool = False,
 ) -> Callable[[Callable[..., Any]], ScopedTool]:
     """Declare a tool and the scope(s) each call needs.
 
@@ -282,6 +296,9 @@ def scoped_tool(
         timeout: seconds the body may run; then its credential is released and the call reports a timeout.
         name: the name the model calls it by (default: the function's name).
         description: what the model is told (default: the docstring's text before its sections).
+        approval: every call needs a person's yes before its credential is minted; the task's policy names the
+            approver (:meth:`Policy.with_approval <agentwrit_tools.guard.Policy.with_approval>`), and without one
+            such calls are refused.
 
     Raises:
         ConfigurationError: no template (bare ``@scoped_tool`` or ``@scoped_tool()``), a malformed template, a
@@ -295,7 +312,9 @@ def scoped_tool(
     templates = scope
 
     def decorate(fn: Callable[..., Any]) -> ScopedTool:
-        return ScopedTool(fn, scope=templates, ttl=ttl, timeout=timeout, name=name, description=description)
+        return ScopedTool(
+            fn, scope=templates, ttl=ttl, timeout=timeout, name=name, description=description, approval=approval
+        )
 
     # Fail now, not at first decoration, if the templates themselves are malformed.
     _templates(templates, name or "(tool)")

@@ -62,10 +62,11 @@ class Register:
 @dataclass(frozen=True, slots=True)
 class Delegate:
     """Have ``credential`` delegate exactly ``scopes`` to the registered agent ``to``, for ``ttl`` seconds (bound
-    to the resource ``audience`` when set)."""
+    to the resource ``audience`` when set). ``to`` is the agent's registration credential, so a key-bound
+    delegated token comes with the key it is bound to."""
 
     credential: Any = field(repr=False)
-    to: str
+    to: Any = field(repr=False)
     scopes: tuple[str, ...]
     ttl: int
     kind: Kind

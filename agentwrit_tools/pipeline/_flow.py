@@ -174,7 +174,7 @@ def _handoff(run: RunState, stage: Stage, scopes: tuple[str, ...], previous: Sta
     error = _broker_refusal(registered.error, stage.name, source, scopes, previous.scopes)
     if error is not None:
         raise error
-    agent = _obtained(registered).agent_id
+    agent = _obtained(registered)  # its credential: the delegated token comes with the agent's key
     delegated: Obtained = yield Delegate(previous.credential, agent, scopes, ttl, "stage", stage.name)
     error = _broker_refusal(delegated.error, stage.name, source, scopes, previous.scopes)
     if error is not None:
@@ -197,7 +197,7 @@ def call_credential_flow(
     if too_deep is not None:
         raise too_deep
     registered = yield from _register_agent(run, hold.launcher, scopes, hold.stage.name)
-    agent = _obtained(registered).agent_id
+    agent = _obtained(registered)  # its credential: the delegated token comes with the agent's key
     delegated: Obtained = yield Delegate(
         hold.credential, agent, scopes, ttl or run.call_ttl, "call", hold.stage.name, audience
     )

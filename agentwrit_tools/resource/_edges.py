@@ -23,6 +23,7 @@ from ..errors import AgentWritError, BrokerError, ConfigurationError, TokenInval
 from ._access import DEFAULT, AccessLog, AccessRecord
 from ._gate import Gate, Verdict, VerifyResult
 from ._problems import Refusal, problem_body, problem_headers
+from ._proof import Possession, ProofRules
 from ._request import RequestFacts, Requirement
 
 __all__ = [
@@ -131,10 +132,23 @@ async def _verify(verifier: AnyVerifier, token: str) -> Claims:
     return await anyio.to_thread.run_sync(cast(SyncTokenVerifier, verifier).verify, token)
 
 
-def _facts(token: str | None, params: Mapping[str, object] | None, route: str) -> RequestFacts:
-    # A token handed over directly is checked exactly as if it came in a Bearer header.
-    authorization = (f"Bearer {token}",) if token else ()
-    return RequestFacts(authorization, params=dict(params or {}), route=route)
+def _facts(
+    token: str | None, params: Mapping[str, object] | None, route: str, dpop: str | None, method: str, url: str
+) -> RequestFacts:
+    # A token handed over directly is checked exactly as if it came in an Authorization header: Bearer, or DPoP
+    # when a proof of possession comes with it.
+    scheme = "DPoP" if dpop is not None else "Bearer"
+    authorization = (f"{scheme} {token}",) if token else ()
+    proofs = (dpop,) if dpop is not None else ()
+    return RequestFacts(authorization, params=dict(params or {}), route=route, method=method, dpop=proofs, url=url)
+
+
+def _gate(
+    scopes: str | Sequence[str] | Requirement | Gate,
+    access_log: AccessLog | Iterable[AccessLog] | None,
+    possession: ProofRules | Possession,
+) -> Gate:
+    return scopes if isinstance(scopes, Gate) else Gate(scopes, access_log=access_log, possession=possession)
 
 
 def require(
@@ -145,6 +159,10 @@ def require(
     params: Mapping[str, object] | None = None,
     route: str = "",
     access_log: AccessLog | Iterable[AccessLog] | None = DEFAULT,
+    dpop: str | None = None,
+    method: str = "",
+    url: str = "",
+    possession: ProofRules | Possession = "auto",
 ) -> Claims:
     """The verified claims of ``token`` when it covers ``scopes`` filled from ``params``; raise otherwise.
 
@@ -158,13 +176,18 @@ def require(
         params: values for the templates' placeholders; each must be a safe identifier (or a list of them).
         route: a name for the operation, for the access log.
         access_log: hooks for the access record (default: the logging hook).
+        dpop: the proof of possession that came with a key-bound token (its ``DPoP`` header); the token is then
+            taken as presented with the ``DPoP`` scheme. A key-bound token is refused without one.
+        method: the request's method and ``url`` the URL it reached (query aside): what the proof must name.
+        possession: ``"auto"`` (a key-bound token needs its proof), ``"required"`` (only key-bound tokens) or
+            :class:`~agentwrit_tools.resource.ProofRules` (ignored when ``scopes`` is a ready :class:`Gate`).
 
     Raises:
-        AccessRefused: missing/invalid/expired (401), revoked or lacking scope (403), unusable parameter (400),
-            or the broker could not be reached to verify (503).
+        AccessRefused: missing/invalid/expired or without its proof of possession (401), revoked or lacking scope
+            (403), unusable parameter (400), or the broker could not be reached to verify (503).
     """
-    gate = scopes if isinstance(scopes, Gate) else Gate(scopes, access_log=access_log)
-    verdict = decide(verifier, gate, _facts(token, params, route))
+    gate = _gate(scopes, access_log, possession)
+    verdict = decide(verifier, gate, _facts(token, params, route, dpop, method, url))
     if verdict.refusal is not None or verdict.claims is None:
         raise AccessRefused(verdict, realm=gate.realm)
     return verdict.claims
@@ -178,10 +201,14 @@ async def arequire(
     params: Mapping[str, object] | None = None,
     route: str = "",
     access_log: AccessLog | Iterable[AccessLog] | None = DEFAULT,
+    dpop: str | None = None,
+    method: str = "",
+    url: str = "",
+    possession: ProofRules | Possession = "auto",
 ) -> Claims:
     """The async twin of :func:`require` (an async verifier is awaited, a sync one runs in a worker thread)."""
-    gate = scopes if isinstance(scopes, Gate) else Gate(scopes, access_log=access_log)
-    verdict = await adecide(verifier, gate, _facts(token, params, route))
+    gate = _gate(scopes, access_log, possession)
+    verdict = await adecide(verifier, gate, _facts(token, params, route, dpop, method, url))
     if verdict.refusal is not None or verdict.claims is None:
         raise AccessRefused(verdict, realm=gate.realm)
     return verdict.claims

@@ -8,11 +8,14 @@ touches a verifier, and they are four lines each.
 
 Order matters: the token is verified *before* the required scope is rendered, so a crafted parameter
 (``/records/*``) from a verified caller is refused and recorded under that caller's agent id, and nothing is
-decided on unverified claims. A verified token must then cover every required scope.
+decided on unverified claims. A key-bound token (verified ``cnf.jkt``) must then come with a proof of possession
+by its key (``_proof``) — a thief learns nothing about scopes — and a verified token must cover every required
+scope.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +26,8 @@ from ..scopes import is_valid_scope, uncovered
 from . import _problems as problems
 from ._access import DEFAULT, AccessLog, AccessRecord, emit, hooks_from
 from ._problems import Refusal
-from ._request import RequestFacts, Requirement, bearer_token
+from ._proof import Possession, ProofRules
+from ._request import RequestFacts, Requirement, presented_token
 
 __all__ = ["Gate", "Pending", "Verdict", "VerifyResult", "conclude"]
 
@@ -63,6 +67,8 @@ class Gate:
             ``agentwrit_tools.resource.access`` logger.
         realm: the ``realm`` of ``WWW-Authenticate`` challenges (none by default).
         clock: wall-clock seconds, for access records.
+        possession: proofs of possession: ``"auto"`` (a key-bound token needs one), ``"required"`` (only
+            key-bound tokens are accepted) or :class:`ProofRules`.
     """
 
     def __init__(
@@ -72,10 +78,12 @@ class Gate:
         access_log: AccessLog | Iterable[AccessLog] | None = DEFAULT,
         realm: str | None = None,
         clock: Callable[[], float] = time.time,
+        possession: ProofRules | Possession = "auto",
     ) -> None:
         self.requirement = Requirement.coerce(scopes)
         self.hooks = hooks_from(access_log)
         self.realm = realm
+        self.proof = ProofRules.coerce(possession)
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -83,13 +91,17 @@ class Gate:
 
     def begin(self, facts: RequestFacts) -> Verdict | Pending:
         """Decide at once when the request carries no usable token; otherwise ask for the token's verification."""
-        token = bearer_token(facts.authorization)
-        if isinstance(token, Refusal):
-            return self._conclude(facts, token, None)
-        return Pending(self, facts, token)
+        presented = presented_token(facts.authorization)
+        if isinstance(presented, Refusal):
+            if self.proof.required and presented.status == 401:  # tell the caller which scheme is wanted
+                presented = dataclasses.replace(presented, scheme="DPoP")
+            return self._conclude(facts, presented, None)
+        scheme, token = presented
+        return Pending(self, facts, token, scheme)
 
-    def finish(self, facts: RequestFacts, result: VerifyResult) -> Verdict:
-        """Decide from the verification result: refuse a failed one, then require coverage of the rendered scopes."""
+    def finish(self, facts: RequestFacts, result: VerifyResult, token: str = "", scheme: str = "bearer") -> Verdict:
+        """Decide from the verification result: refuse a failed one, then a key-bound token without its proof,
+        then require coverage of the rendered scopes (``token``/``scheme``: as presented)."""
         if isinstance(result, TokenRevoked):
             return self._conclude(facts, problems.revoked(result.reason), None)
         if isinstance(result, TokenInvalid):
@@ -97,6 +109,10 @@ class Gate:
         if isinstance(result, BrokerError):
             return self._conclude(facts, problems.unavailable(type(result).__name__), None)
         claims = result
+        not_held = self.proof.check(claims, scheme, token, facts)
+        if not_held is not None:  # the presenter is not the holder: refused before any scope is looked at, and
+            # recorded under the verified claims (whose token was stolen is worth knowing)
+            return self._conclude(facts, not_held, claims)
         required = self.requirement.render(facts)
         if isinstance(required, Refusal):
             return self._conclude(facts, required, claims, required=())
@@ -161,6 +177,7 @@ class Pending:
     gate: Gate
     facts: RequestFacts
     token: str = field(repr=False)
+    scheme: str = "bearer"
 
     def finish(self, result: VerifyResult) -> Verdict:
-        return self.gate.finish(self.facts, result)
+        return self.gate.finish(self.facts, result, self.token, self.scheme)

@@ -1,9 +1,11 @@
 """Refusals and how they are worded: RFC 7807 problem bodies and RFC 6750 ``WWW-Authenticate`` challenges.
 
 A protected API should say "no" exactly the way the broker does (``wire-contract.md``), so one client-side error
-mapping serves both: 401 ``unauthorized`` for a missing, foreign or bad token, 403 ``insufficient_scope`` for a
-revoked token or one lacking the required scope, 400 ``invalid_request`` for a request that cannot be checked,
-and 503 when the token cannot be verified at all (fail closed). Every detail here is a fixed phrase or a scope
+mapping serves both: 401 ``unauthorized`` for a missing, foreign or bad token (or a key-bound token without a good
+proof of possession), 403 ``insufficient_scope`` for a revoked token or one lacking the required scope, 400
+``invalid_request`` for a request that cannot be checked, and 503 when the token cannot be verified at all (fail
+closed). Refusals about proofs of possession challenge with the ``DPoP`` scheme of RFC 9449 (``error=
+"invalid_dpop_proof"`` or ``"invalid_token"``, ``algs="EdDSA"``). Every detail here is a fixed phrase or a scope
 name built from safe identifiers: none ever holds text taken from the presented token.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from ..pop import ALGORITHM
 from ._access import Outcome
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "Refusal", "problem_body", "problem_headers"]
@@ -39,6 +42,7 @@ class Refusal:
         scope: the scopes the operation requires, advertised in the 403 challenge.
         reason: a short fixed phrase for the access log only (e.g. ``expired``); never sent to the caller.
         outcome: the access log's one-word classification.
+        scheme: the challenge's scheme: ``Bearer``, or ``DPoP`` for a refusal about a proof of possession.
     """
 
     status: int
@@ -48,6 +52,7 @@ class Refusal:
     reason: str
     bearer_error: str | None = None
     scope: tuple[str, ...] = field(default=())
+    scheme: str = "Bearer"
 
     def challenge(self, realm: str | None = None) -> str | None:
         """The ``WWW-Authenticate`` value, or None when the refusal is not about credentials (a bad parameter, 503)."""
@@ -61,7 +66,9 @@ class Refusal:
             params.append(f"error_description={_quoted(self.detail)}")
         if self.scope and self.bearer_error == "insufficient_scope":
             params.append(f"scope={_quoted(' '.join(self.scope))}")
-        return "Bearer " + ", ".join(params) if params else "Bearer"
+        if self.scheme == "DPoP":
+            params.append(f"algs={_quoted(ALGORITHM)}")
+        return f"{self.scheme} " + ", ".join(params) if params else self.scheme
 
 
 def _title(status: int) -> str:
@@ -102,7 +109,40 @@ def missing_credentials() -> Refusal:
 
 def not_bearer() -> Refusal:
     return Refusal(
-        401, "unauthorized", "the Authorization header must use the Bearer scheme", "unauthorized", "not bearer"
+        401, "unauthorized", "the Authorization header must use the Bearer or DPoP scheme", "unauthorized", "not bearer"
+    )
+
+
+def proof_refused(reason: str, detail: str) -> Refusal:
+    """A key-bound token came without an acceptable proof (missing, malformed, wrong key/method/URL, stale,
+    replayed…): 401 with a ``DPoP`` challenge."""
+    return Refusal(
+        401, "unauthorized", detail, "unauthorized", f"dpop {reason}", bearer_error="invalid_dpop_proof", scheme="DPoP"
+    )
+
+
+def bound_token_as_bearer() -> Refusal:
+    """A key-bound token sent as a plain bearer token: whoever sends it that way cannot be its holder."""
+    return Refusal(
+        401,
+        "unauthorized",
+        "this token is bound to a key: present it with the DPoP scheme and a proof",
+        "unauthorized",
+        "dpop bound token as bearer",
+        bearer_error="invalid_token",
+        scheme="DPoP",
+    )
+
+
+def unbound_token(required: bool) -> Refusal:
+    """A bearer token where a key-bound one is needed (the resource demands it, or it came with the DPoP scheme)."""
+    detail = (
+        "this resource accepts only key-bound tokens (proof of possession)"
+        if required
+        else "a token presented with the DPoP scheme must be key-bound"
+    )
+    return Refusal(
+        401, "unauthorized", detail, "unauthorized", "dpop unbound token", bearer_error="invalid_token", scheme="DPoP"
     )
 
 

@@ -1,5 +1,5 @@
-"""What a check needs to know about a request, and the two things read from it: the bearer token and the values
-that fill the required scope templates.
+"""What a check needs to know about a request, and the two things read from it: the presented token (``Bearer``,
+or ``DPoP`` for a key-bound one) and the values that fill the required scope templates.
 
 Framework integrations only translate their request object into :class:`RequestFacts`; every rule about headers
 and parameters lives here, once. Values taken from a path or a query string pass the same safe-identifier rule as
@@ -20,7 +20,7 @@ from ..scopes import ScopeTemplate, render_scopes
 from . import _problems as problems
 from ._problems import Refusal
 
-__all__ = ["RequestFacts", "Requirement", "Source", "bearer_token", "request_id"]
+__all__ = ["RequestFacts", "Requirement", "Source", "bearer_token", "presented_token", "request_id"]
 
 Source = Literal["path", "query"]
 
@@ -37,8 +37,9 @@ def request_id(offered: str | None) -> str:
     return secrets.token_hex(8)
 
 
-def bearer_token(values: Sequence[str]) -> str | Refusal:
-    """The token of the one ``Authorization: Bearer`` header, or why there is none.
+def presented_token(values: Sequence[str]) -> tuple[str, str] | Refusal:
+    """``(scheme, token)`` of the one ``Authorization`` header — scheme ``bearer``, or ``dpop`` for a key-bound token
+    presented with a proof (RFC 9449) — or why there is none.
 
     Args:
         values: every ``Authorization`` header the request carried (several are refused: RFC 6750 forbids more
@@ -50,11 +51,18 @@ def bearer_token(values: Sequence[str]) -> str | Refusal:
         return problems.several_credentials()
     scheme, _, credential = values[0].strip().partition(" ")
     credential = credential.strip()
-    if scheme.lower() != "bearer" or not credential:
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "dpop") or not credential:
         return problems.not_bearer()
     if len(credential) > _MAX_TOKEN or not _B64TOKEN.fullmatch(credential):
         return problems.invalid_token("malformed")
-    return credential
+    return scheme, credential
+
+
+def bearer_token(values: Sequence[str]) -> str | Refusal:
+    """The token of the one ``Authorization`` header (``Bearer`` or ``DPoP`` scheme), or why there is none."""
+    presented = presented_token(values)
+    return presented if isinstance(presented, Refusal) else presented[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,8 @@ class RequestFacts:
         path: the concrete path (used as the problem's ``instance``).
         route: the route template, for the access log.
         request_id: the request's id (see :func:`request_id`).
+        dpop: every ``DPoP`` header value (the proof of possession of a key-bound token), in order.
+        url: the URL the request reached, without its query (what a proof's ``htu`` must name); "" when unknown.
     """
 
     authorization: tuple[str, ...] = field(repr=False)  # holds the token
@@ -81,6 +91,8 @@ class RequestFacts:
     path: str = ""
     route: str = ""
     request_id: str = field(default_factory=lambda: request_id(None))
+    dpop: tuple[str, ...] = field(default=(), repr=False)
+    url: str = ""
 
 
 class Requirement:

@@ -36,6 +36,7 @@ from ._access import DEFAULT, AccessLog, hooks_from
 from ._edges import AnyVerifier, adecide
 from ._gate import Gate, Verdict, conclude
 from ._problems import PROBLEM_CONTENT_TYPE, problem_body, problem_headers
+from ._proof import Possession, ProofRules
 from ._request import RequestFacts, Requirement, Source, request_id
 
 __all__ = ["AccessMiddleware", "Rule", "claims_of", "facts_from_scope"]
@@ -49,14 +50,33 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _url(scope: Mapping[str, Any], host: str | None) -> str:
+    """The URL the request reached, without its query: scheme, ``Host`` (else the server address), root path and
+    path — what a proof of possession names in its ``htu``."""
+    if host is None:
+        server = scope.get("server")
+        if not server:
+            return ""
+        host = f"{server[0]}:{server[1]}" if server[1] is not None else str(server[0])
+    scheme = str(scope.get("scheme") or "http")
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    return f"{scheme}://{host}{scope.get('root_path', '')}{scope.get('path', '')}"
+
+
 def facts_from_scope(scope: Mapping[str, Any]) -> RequestFacts:
     """What a check needs from an ASGI connection scope (also used by the FastAPI dependency)."""
     authorization: list[str] = []
+    dpop: list[str] = []
     offered: str | None = None
+    host: str | None = None
     for name, value in scope.get("headers") or ():
         key = name.lower()
         if key == b"authorization":
             authorization.append(value.decode("latin-1"))
+        elif key == b"dpop":
+            dpop.append(value.decode("latin-1"))
+        elif key == b"host" and host is None:
+            host = value.decode("latin-1")
         elif key == b"x-request-id" and offered is None:
             offered = value.decode("latin-1")
     state = scope.get("state") or {}
@@ -70,6 +90,8 @@ def facts_from_scope(scope: Mapping[str, Any]) -> RequestFacts:
         path=str(scope.get("path", "")),
         route=str(getattr(scope.get("route"), "path", "") or ""),
         request_id=known if isinstance(known, str) and known else request_id(offered),
+        dpop=tuple(dpop),
+        url=_url(scope, host),
     )
 
 
@@ -97,6 +119,8 @@ class Rule:
             covers ``HEAD``.
         public: let matching requests through unchecked (health checks, docs). Exclusive with ``scopes``.
         sources: where template values may come from.
+        possession: proofs of possession on this path (``"auto"``, ``"required"`` or ``ProofRules``); None: the
+            middleware's.
     """
 
     path: str
@@ -104,10 +128,11 @@ class Rule:
     methods: Collection[str] | None = None
     public: bool = False
     sources: Sequence[Source] = ("path", "query")
+    possession: ProofRules | Possession | None = None
 
 
 class _CompiledRule:
-    def __init__(self, rule: Rule, hooks: tuple[AccessLog, ...], realm: str | None) -> None:
+    def __init__(self, rule: Rule, hooks: tuple[AccessLog, ...], realm: str | None, proof: ProofRules) -> None:
         if not rule.path.startswith("/"):
             raise ConfigurationError(f"rule path {rule.path!r} must start with '/'")
         if rule.public == (rule.scopes is not None):
@@ -120,7 +145,8 @@ class _CompiledRule:
         self.gate: Gate | None = None
         if rule.scopes is not None:
             requirement = Requirement(rule.scopes, sources=rule.sources)
-            self.gate = Gate(requirement, access_log=hooks, realm=realm)
+            own = proof if rule.possession is None else ProofRules.coerce(rule.possession)
+            self.gate = Gate(requirement, access_log=hooks, realm=realm, possession=own)
 
     def match(self, scope: Scope) -> dict[str, str] | None:
         if self.methods is not None and (scope["type"] != "http" or scope.get("method") not in self.methods):
@@ -158,6 +184,8 @@ class AccessMiddleware:
         unmatched: ``deny`` (default) refuses requests no rule matches; ``allow`` passes them unchecked.
         access_log: hooks for access records (default: the logging hook; None: none).
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+        possession: proofs of possession for every checked request: ``"auto"``, ``"required"`` or
+            :class:`~agentwrit_tools.resource.ProofRules` (see :class:`~agentwrit_tools.resource.Gate`).
     """
 
     def __init__(
@@ -171,6 +199,7 @@ class AccessMiddleware:
         unmatched: Literal["deny", "allow"] = "deny",
         access_log: AccessLog | Iterable[AccessLog] | None = DEFAULT,
         realm: str | None = None,
+        possession: ProofRules | Possession = "auto",
     ) -> None:
         if (rules is None) == (scopes is None):
             raise ConfigurationError("AccessMiddleware needs either rules (app-wide) or scopes (per route)")
@@ -181,9 +210,12 @@ class AccessMiddleware:
         self.realm = realm
         self.unmatched = unmatched
         self._hooks = hooks_from(access_log)
-        self._rules = [_CompiledRule(rule, self._hooks, realm) for rule in rules or ()]
+        proof = ProofRules.coerce(possession)
+        self._rules = [_CompiledRule(rule, self._hooks, realm, proof) for rule in rules or ()]
         self._gate = (
-            None if scopes is None else Gate(Requirement(scopes, sources=sources), access_log=self._hooks, realm=realm)
+            None
+            if scopes is None
+            else Gate(Requirement(scopes, sources=sources), access_log=self._hooks, realm=realm, possession=proof)
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -40,6 +40,7 @@ from ._access import DEFAULT, AccessLog
 from ._edges import AccessRefused, AnyVerifier, adecide
 from ._gate import Gate
 from ._problems import PROBLEM_CONTENT_TYPE
+from ._proof import Possession, ProofRules
 from ._request import Requirement, Source
 from .asgi import facts_from_scope
 
@@ -65,6 +66,8 @@ class Requires:
         sources: where template values may come from (``path``, ``query``).
         access_log: hooks for access records (default: the logging hook; None: none).
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+        possession: proofs of possession: ``"auto"`` (a key-bound token needs one), ``"required"`` (only key-bound
+            tokens, each with its proof) or :class:`~agentwrit_tools.resource.ProofRules`.
     """
 
     def __init__(
@@ -75,10 +78,11 @@ class Requires:
         sources: Sequence[Source] = ("path", "query"),
         access_log: AccessLog | Iterable[AccessLog] | None = DEFAULT,
         realm: str | None = None,
+        possession: ProofRules | Possession = "auto",
     ) -> None:
         requirement = scopes if isinstance(scopes, Requirement) else Requirement(scopes, sources=sources)
         self.verifier = verifier
-        self.gate = Gate(requirement, access_log=access_log, realm=realm)
+        self.gate = Gate(requirement, access_log=access_log, realm=realm, possession=possession)
 
     def __repr__(self) -> str:
         return f"Requires({[t.template for t in self.gate.requirement.templates]!r})"

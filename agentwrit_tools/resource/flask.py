@@ -37,6 +37,7 @@ from ._access import DEFAULT, AccessLog
 from ._edges import SyncTokenVerifier, decide, is_async_verifier
 from ._gate import Gate, Verdict
 from ._problems import PROBLEM_CONTENT_TYPE, problem_body, problem_headers
+from ._proof import Possession, ProofRules
 from ._request import RequestFacts, Requirement, Source, request_id
 
 __all__ = ["current_claims", "facts_from_request", "requires"]
@@ -55,6 +56,8 @@ def facts_from_request(request: flask.Request) -> RequestFacts:
         path=request.path,
         route=rule.rule if rule is not None else "",
         request_id=request_id(request.headers.get("X-Request-ID")),
+        dpop=tuple(request.headers.getlist("DPoP")),
+        url=request.base_url,
     )
 
 
@@ -91,6 +94,7 @@ def requires(
     sources: Sequence[Source] = ("path", "query"),
     access_log: AccessLog | Iterable[AccessLog] | None = DEFAULT,
     realm: str | None = None,
+    possession: ProofRules | Possession = "auto",
 ) -> Callable[[F], F]:
     """Decorate a view so it runs only for a verified token covering ``scopes``.
 
@@ -100,6 +104,8 @@ def requires(
         sources: where template values may come from (``path`` = view arguments, ``query``).
         access_log: hooks for access records (default: the logging hook; None: none).
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+        possession: proofs of possession: ``"auto"`` (a key-bound token needs one), ``"required"`` (only key-bound
+            tokens, each with its proof) or :class:`~agentwrit_tools.resource.ProofRules`.
 
     Raises:
         ConfigurationError: ``verifier`` is asynchronous.
@@ -107,7 +113,7 @@ def requires(
     if is_async_verifier(verifier):
         raise ConfigurationError("Flask views need a synchronous Verifier or Broker, not an async one")
     requirement = scopes if isinstance(scopes, Requirement) else Requirement(scopes, sources=sources)
-    gate = Gate(requirement, access_log=access_log, realm=realm)
+    gate = Gate(requirement, access_log=access_log, realm=realm, possession=possession)
 
     def check() -> flask.Response | None:
         verdict = decide(verifier, gate, facts_from_request(flask.request))

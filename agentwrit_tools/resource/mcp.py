@@ -50,12 +50,14 @@ from urllib.parse import urlsplit
 from .._audience import resource_problem
 from ..client import Claims
 from ..errors import ConfigurationError, TokenInvalid
+from ..pop import ALGORITHM
 from . import CLAIMS_KEY
 from . import _problems as problems
 from ._access import DEFAULT, AccessLog, hooks_from
 from ._edges import AnyVerifier, _verify, adecide
 from ._gate import Gate, Verdict, conclude
 from ._problems import Refusal, _quoted
+from ._proof import Possession, ProofRules
 from ._request import Requirement
 from .asgi import facts_from_scope
 
@@ -121,6 +123,7 @@ class ProtectedMCP:
         access_log: AccessLog | Iterable[AccessLog] | None,
         realm: str | None,
         name: str | None,
+        possession: ProofRules | Possession = "auto",
     ) -> None:
         problem = resource_problem(resource)
         if problem is not None:
@@ -138,16 +141,20 @@ class ProtectedMCP:
         hooks = hooks_from(access_log)
         self._hooks = hooks
         self.gates: dict[str, Gate] = {}
+        proof = ProofRules.coerce(possession)
         for tool, templates in scopes.items():
             try:
-                self.gates[tool] = Gate(Requirement(templates), access_log=hooks, realm=realm)
+                self.gates[tool] = Gate(Requirement(templates), access_log=hooks, realm=realm, possession=proof)
             except (ConfigurationError, ValueError) as exc:
                 raise ConfigurationError(f"tool {tool!r}: {exc}") from exc
         self.metadata: dict[str, Any] = {
             "resource": resource,
             "bearer_methods_supported": ["header"],
             "scopes_supported": sorted({t for templates in scopes.values() for t in _texts(templates)}),
+            "dpop_signing_alg_values_supported": [ALGORITHM],
         }
+        if proof.required:
+            self.metadata["dpop_bound_access_tokens_required"] = True
         if authorization_servers:
             self.metadata["authorization_servers"] = list(authorization_servers)
         if name:
@@ -178,8 +185,9 @@ class ProtectedMCP:
         await self._pass(scope, _replay(body, receive), send)
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Hand the request on without its Authorization header: the server never sees (or forwards) a token."""
-        headers = [(k, v) for k, v in scope.get("headers") or () if k.lower() != b"authorization"]
+        """Hand the request on without its Authorization (or DPoP) header: the server never sees (or forwards) a
+        token or a proof."""
+        headers = [(k, v) for k, v in scope.get("headers") or () if k.lower() not in (b"authorization", b"dpop")]
         await self.app({**scope, "headers": headers}, receive, send)
 
     async def _check(self, scope: Scope, body: bytes) -> Verdict | None:
@@ -230,7 +238,7 @@ class ProtectedMCP:
         if challenge is None:
             return None
         link = f"resource_metadata={_quoted(self.metadata_url)}"
-        return f"{challenge} {link}" if challenge == "Bearer" else f"{challenge}, {link}"
+        return f"{challenge} {link}" if challenge in ("Bearer", "DPoP") else f"{challenge}, {link}"
 
 
 def _texts(templates: str | Sequence[str]) -> tuple[str, ...]:
@@ -320,6 +328,7 @@ def protect(
     open_methods: Collection[str] = OPEN_METHODS,
     access_log: AccessLog | Iterable[AccessLog] | None = DEFAULT,
     realm: str | None = None,
+    possession: ProofRules | Possession = "auto",
     **app_options: Any,
 ) -> ProtectedMCP:
     """Put an MCP server's tools behind per-call, audience-bound credentials.
@@ -337,6 +346,8 @@ def protect(
         open_methods: JSON-RPC methods answered without a token (default :data:`OPEN_METHODS`).
         access_log: hooks for one access record per checked call (default: one INFO log line).
         realm: the ``realm`` of challenges.
+        possession: proofs of possession: ``"auto"`` (a key-bound token needs its proof), ``"required"`` (only
+            key-bound tokens; advertised as ``dpop_bound_access_tokens_required``) or ``ProofRules``.
 
     Raises:
         ConfigurationError: a bad resource URL, verifier or scope template.
@@ -355,5 +366,6 @@ def protect(
         open_methods=open_methods,
         access_log=access_log,
         realm=realm,
+        possession=possession,
         name=getattr(server, "name", None),
     )

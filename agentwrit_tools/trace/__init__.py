@@ -2,7 +2,8 @@
 
 Typed events for every step of a credential's life (``minted``, ``denied``, ``executed``, ``released``,
 ``release_failed``, ``delegated``, ``renewed``, ``revoked``, ``expired``, plus ``rejected`` and
-``mint_failed`` for calls that never got a credential); sinks that keep or ship them (list, callback, JSON
+``mint_failed`` for calls that never got a credential, and ``approval_requested``/``approval_granted``/
+``approval_refused`` for calls that need a person's yes first); sinks that keep or ship them (list, callback, JSON
 lines, Server-Sent Events); and the exposure report that turns them into the headline number — how long a
 credential lives compared with the work it was minted for.
 
@@ -14,6 +15,9 @@ from __future__ import annotations
 
 from ._events import (
     EVENT_TYPES,
+    ApprovalGranted,
+    ApprovalRefused,
+    ApprovalRequested,
     Delegated,
     Denied,
     Executed,
@@ -34,6 +38,9 @@ from ._trace import Clock, Trace
 
 __all__ = [
     "EVENT_TYPES",
+    "ApprovalGranted",
+    "ApprovalRefused",
+    "ApprovalRequested",
     "CallExposure",
     "CallbackSink",
     "Clock",

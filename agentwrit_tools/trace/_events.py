@@ -17,6 +17,9 @@ from typing import Any, ClassVar, Literal
 
 __all__ = [
     "EVENT_TYPES",
+    "ApprovalGranted",
+    "ApprovalRefused",
+    "ApprovalRequested",
     "Delegated",
     "Denied",
     "Executed",
@@ -246,9 +249,75 @@ class Expired(TraceEvent):
     exp: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested(TraceEvent):
+    """A call needs a person's yes before anything is minted; the approver was asked.
+
+    Attributes:
+        approval_id: the request's id (an approval names it, and is good once).
+        digest: SHA-256 of tool + canonical arguments + scopes + task: what an approval is bound to.
+        expires_at: Unix seconds when the guard stops waiting.
+        arguments: the validated arguments as canonical JSON — what the approver is shown (shortened past 2000
+            characters here; the digest covers them whole).
+    """
+
+    type: ClassVar[str] = "approval_requested"
+
+    approval_id: str
+    digest: str
+    expires_at: float
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalGranted(TraceEvent):
+    """The approver said yes to exactly this call; its credential may be minted now.
+
+    Attributes:
+        approval_id: the request (and approval) id.
+        digest: what was approved.
+        approver: who decided.
+        recorded: ``broker`` (in the broker's audit log too) or ``trace`` (the broker keeps no approval records:
+            this event is the record).
+    """
+
+    type: ClassVar[str] = "approval_granted"
+
+    approval_id: str
+    digest: str
+    approver: str
+    recorded: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRefused(TraceEvent):
+    """No approval for this call: nothing is minted and the call is denied.
+
+    Attributes:
+        approval_id: the request's id.
+        digest: what was asked about.
+        reason: ``denied``, ``timeout``, ``arguments_changed`` (the approval was for another call), ``expired``,
+            ``replayed``, ``no_approver``, ``approver_failed`` or ``not_recorded`` (a yes the broker's audit log
+            could not take).
+        approver: who answered, when known.
+        recorded: ``broker``, ``trace`` or ``failed``.
+    """
+
+    type: ClassVar[str] = "approval_refused"
+
+    approval_id: str
+    digest: str
+    reason: str
+    approver: str = ""
+    recorded: str = "trace"
+
+
 EVENT_TYPES: dict[str, type[TraceEvent]] = {
     cls.type: cls
     for cls in (
+        ApprovalRequested,
+        ApprovalGranted,
+        ApprovalRefused,
         Minted,
         Denied,
         Rejected,

@@ -29,7 +29,14 @@ OPENAI_API = {
     "run_responses_loop",
     "tool_calls",
 }
-LANGCHAIN_API = {"GuardedTool", "as_langchain_tool", "as_langchain_tools", "wrap_langchain_tool"}
+LANGCHAIN_API = {
+    "GuardedTool",
+    "InterruptApprover",
+    "approval_for",
+    "as_langchain_tool",
+    "as_langchain_tools",
+    "wrap_langchain_tool",
+}
 
 
 def test_public_names_are_exactly_the_documented_ones() -> None:

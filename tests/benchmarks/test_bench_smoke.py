@@ -41,6 +41,12 @@ REQUIRED_KEYS = (
     "mcp_guarded_call_ms_p50",
     "mcp_bare_call_ms_p50",
     "mcp_guard_overhead_ms_p50",
+    "pop_mint_release_ms_p50",
+    "bearer_mint_release_ms_p50",
+    "pop_proof_make_us_p50",
+    "pop_resource_check_us_p50",
+    "bearer_resource_check_us_p50",
+    "pop_check_overhead_us_p50",
 )
 
 

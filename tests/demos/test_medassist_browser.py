@@ -20,7 +20,13 @@ SEEN = {
     "happy-path": ["read:records:P-1042", "read:labs:P-1042", "released"],
     "cross-patient": ["read:labs:P-2000", "outside what the task holds", "the broker itself refused"],
     "prompt-injection": ["refused an unsafe argument"],
-    "prescription-delegation": ["write:prescriptions:P-1042", "delegation only narrows", "Prescription RX-"],
+    "prescription-delegation": [
+        "write:prescriptions:P-1042",
+        "approved by clinician",
+        "delegation only narrows",
+        "Prescription RX-",
+    ],
+    "stolen-token": ["as a plain bearer token", "already used", "another URL", "still served"],
     "billing-isolation": ["read:records:P-1042", "403 insufficient_scope"],
     "renewal": ["renewed: fresh jti", "fails validation at the broker"],
     "emergency-revoke": ["operator revoked level=task", "was cut off"],
@@ -49,6 +55,8 @@ def test_every_scenario_button_runs_live_and_ends_with_every_credential_dead(ui:
     for scenario in demo_medassist.DEMO.scenarios:
         page.click(f"button[data-scenario={scenario.name}]")
         expect(page.locator(".run-title")).to_have_text(scenario.title)
+        if scenario.name == "prescription-delegation":  # the run waits for the clinician's click
+            page.click(".approval button[data-decision=approve]")
         verdict = _finished(page)
         expect(verdict).to_contain_text("every credential is dead")
         assert int(verdict.get_attribute("data-checked") or "0") >= 1
@@ -126,3 +134,42 @@ def test_the_audit_tab_shows_the_broker_log_with_its_chain_verified(ui: str, pag
     expect(page.locator(".audit .verdict")).to_contain_text("Hash chain verified")
     expect(page.locator(".audit-table")).to_contain_text("registration_policy_violation")
     expect(page.locator(".audit-table")).to_contain_text("token_released")
+
+
+def _prescribe(page: Any, ui: str) -> Any:
+    page.goto(ui)
+    page.fill("#question", "Start atorvastatin 20 mg if it is safe with her medications.")
+    page.click("#ask button[type=submit]")
+    card = page.locator("li.t-approval_requested")
+    expect(card).to_contain_text("needs a person's approval first")
+    expect(card.locator(".arguments")).to_contain_text('"drug":"atorvastatin"')
+    expect(card.locator(".scopes")).to_contain_text("write:prescriptions:P-1042")
+    expect(page.locator(".run .verdict.pending")).to_be_visible()  # the run waits: nothing is minted for the write
+    expect(page.locator("li.t-minted", has_text="write_prescription")).to_have_count(0)
+    return card
+
+
+def test_the_clinician_approves_and_only_then_the_prescription_is_written(ui: str, page: Any) -> None:
+    card = _prescribe(page, ui)
+    card.locator("button[data-decision=approve]").click()
+    expect(card.locator(".approval.decided")).to_contain_text("Approved by clinician")
+    _finished(page)
+    trace = page.locator("ol.trace")
+    expect(trace.locator("li.t-approval_granted")).to_contain_text("recorded in the broker's audit log")
+    expect(trace.locator("li.t-minted", has_text="write_prescription")).to_have_count(1)
+    expect(trace.locator("li.t-answer", has_text="Prescription RX-")).to_have_count(1)
+    page.click(".tabs [data-tab=audit]")
+    expect(page.locator(".audit-table")).to_contain_text("approval_granted")
+
+
+def test_the_clinician_denies_and_nothing_is_minted_for_the_write(ui: str, page: Any) -> None:
+    card = _prescribe(page, ui)
+    card.locator("button[data-decision=deny]").click()
+    expect(card.locator(".approval.decided")).to_contain_text("Denied by clinician")
+    verdict = _finished(page)
+    expect(verdict).to_contain_text("every credential is dead")
+    trace = page.locator("ol.trace")
+    expect(trace.locator("li.t-approval_refused")).to_contain_text("the approver said no")
+    expect(trace.locator("li.t-minted", has_text="write_prescription")).to_have_count(0)
+    expect(trace.locator("li.t-answer", has_text="No prescription was written")).to_have_count(1)
+    expect(trace).not_to_contain_text("Prescription RX-")

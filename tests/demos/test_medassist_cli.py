@@ -51,7 +51,7 @@ def test_every_scenario_runs_in_order_and_ends_with_a_final_check_of_no_live_cre
         assert len(checked) == group[-1]["tokens_checked"]
         assert not any(line["alive"] for line in checked)
         assert not any(line["type"] == "note" and line["level"] == "warning" for line in group), name
-    assert re.search(r"9 scenario\(s\) in \d+\.\d s wall time", run_all.stderr)
+    assert re.search(rf"{len(NAMES)} scenario\(s\) in \d+\.\d s wall time", run_all.stderr)
 
 
 def test_lines_carry_the_fields_the_trace_promises_and_never_a_token(run_all: CliRun) -> None:
@@ -103,6 +103,69 @@ def test_prescription_flows_through_a_narrowed_delegation_and_widening_is_refuse
     assert answer
     assert "RX-" in answer[0]["text"]
     assert clinical["agent_id"] in answer[0]["text"]
+
+
+def test_the_prescription_is_minted_only_after_the_flag_approved_it(scenarios: dict[str, Any]) -> None:
+    lines = [line for line in scenarios["prescription-delegation"] if line["tool"] == "write_prescription"]
+    types = [line["type"] for line in lines]
+    assert types[:3] == ["approval_requested", "approval_granted", "minted"]
+    requested, granted = lines[0], lines[1]
+    assert requested["scope"] == ["write:prescriptions:P-1042"]
+    assert requested["arguments"] == '{"dose_mg":20,"drug":"atorvastatin","patient_id":"P-1042"}'
+    assert len(requested["digest"]) == 64
+    assert (granted["approver"], granted["recorded"], granted["digest"]) == (
+        "flag-approve",
+        "broker",
+        requested["digest"],
+    )
+
+
+def test_with_deny_the_prescription_is_refused_and_nothing_is_minted_for_it() -> None:
+    done = run_cli(["demo", "medassist", "--scenario", "prescription-delegation", "--deny", "--json"])
+    assert done.returncode == 0, done.stderr
+    lines = done.lines
+    writes = [line for line in lines if line["tool"] == "write_prescription"]
+    assert [line["type"] for line in writes] == ["approval_requested", "approval_refused", "denied"]
+    assert (writes[1]["reason"], writes[1]["approver"]) == ("denied", "flag-deny")
+    assert writes[2]["reason"] == "approval_denied"
+    assert not any(line["type"] == "minted" and line["tool"] == "write_prescription" for line in lines)
+    answers = [a["text"] for a in of_type(lines, "answer") if a["agent"] == "prescription"]
+    assert answers == [answers[0]]
+    assert answers[0].startswith("No prescription was written")
+    checks = [n["text"] for n in of_type(lines, "note") if n["level"] == "ok"]
+    assert any("not approved: no credential was minted for the write" in text for text in checks)
+    assert lines[-1]["live_credentials"] == 0
+
+
+def test_ask_prompts_at_the_keyboard_and_a_no_is_a_refusal() -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTWRIT_", "LLM_", "OPENAI_"))}
+    done = subprocess.run(
+        [*CLI, "demo", "medassist", "--scenario", "prescription-delegation", "--ask", "--json"],
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Approval needed before write_prescription may run" in done.stderr
+    assert '"patient_id": "P-1042"' in done.stderr
+    assert "Approve? [y/N]" in done.stderr
+    refused = [line for line in CliRun(0, done.stdout, "").lines if line["type"] == "approval_refused"]
+    assert [(r["reason"], r["approver"]) for r in refused] == [("denied", "terminal")]
+
+
+def test_a_token_copied_out_of_a_log_is_refused_four_ways(scenarios: dict[str, Any]) -> None:
+    lines = scenarios["stolen-token"]
+    refused = [n["text"] for n in of_type(lines, "note") if n["level"] == "refused"]
+    assert len(refused) == 4
+    for phrase in ("bound to a key", "not signed by the key", "already used", "another URL"):
+        assert any(phrase in text for text in refused), phrase
+    assert all("401" in text for text in refused)
+    assert any("the holder, proving its key afresh, is still served" in n["text"] for n in of_type(lines, "note"))
+    assert lines[-1]["tokens_checked"] == 1
 
 
 def test_billing_agent_gets_no_clinical_authority(scenarios: dict[str, Any]) -> None:

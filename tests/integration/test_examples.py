@@ -39,3 +39,15 @@ def test_the_mcp_example() -> None:
     assert "delete_all_records({'confirm': True}) -> unknown tool: 'delete_all_records'" in out
     assert "1 credentials, 0 unreleased; 2 denied" in out
     assert 'without a credential: 401, Bearer resource_metadata="http://127.0.0.1:' in out
+
+
+@pytest.mark.slow
+def test_the_approval_and_proof_of_possession_example() -> None:
+    out = _run("approval_and_pop.py")
+    assert 'asked: write_prescription {"drug":"atorvastatin","patient_id":"P-1042"}' in out
+    assert "atorvastatin: {'patient_id': 'P-1042', 'drug': 'atorvastatin', 'written_by': 'spiffe://" in out
+    assert "warfarin: access denied: write_prescription needs a person's approval" in out
+    assert "the copied token as a bearer token: 401 (this token is bound to a key" in out
+    assert "the copied token with its proof: 401 (the DPoP proof was already used)" in out
+    assert "trace: approval_requested, approval_granted, approval_requested, approval_refused" in out
+    assert "1 credential(s) minted" in out

@@ -5,6 +5,8 @@ Every app serves the same API, protected by a different integration:
 * ``GET  /records/{patient_id}`` needs ``read:records:{patient_id}``;
 * ``POST /records/{patient_id}`` needs ``write:records:{patient_id}``;
 * ``GET  /search?patient_id=…`` needs ``read:records:{patient_id}`` from the query string;
+* ``GET  /strict/{patient_id}`` needs ``read:records:{patient_id}`` from a key-bound token only, with its proof of
+  possession (``possession="required"``; the other routes check a proof when the token is bound);
 * ``GET  /health`` is public (only where the integration has a notion of public routes).
 
 Protected handlers answer with what they received, including the verified claims' ``sub`` and ``jti``, so a test
@@ -152,6 +154,7 @@ def fastapi_app(verifier: Verifier | AsyncVerifier, access_log: Any) -> Any:
     install(app)
     read = Requires(verifier, READ, access_log=access_log)
     write = Requires(verifier, WRITE, access_log=access_log)
+    strict = Requires(verifier, READ, access_log=access_log, possession="required")
 
     @app.get("/records/{patient_id}")
     async def get_record(patient_id: str, claims: Claims = Depends(read)) -> dict[str, Any]:  # noqa: B008
@@ -164,6 +167,10 @@ def fastapi_app(verifier: Verifier | AsyncVerifier, access_log: Any) -> Any:
     @app.get("/search")
     def search(patient_id: str, claims: Claims = Depends(read)) -> dict[str, Any]:  # noqa: B008
         return answer("/search", claims, patient_id=patient_id)
+
+    @app.get("/strict/{patient_id}")
+    async def get_strict(patient_id: str, claims: Claims = Depends(strict)) -> dict[str, Any]:  # noqa: B008
+        return answer(f"/strict/{patient_id}", claims, patient_id=patient_id)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -197,10 +204,12 @@ def starlette_app(verifier: Verifier | AsyncVerifier, access_log: Any) -> Any:
         Rule("/records/{patient_id}", READ, methods=["GET"]),
         Rule("/records/{patient_id}", WRITE, methods=["POST"]),
         Rule("/search", READ, methods=["GET"]),
+        Rule("/strict/{patient_id}", READ, methods=["GET"], possession="required"),
         Rule("/health", public=True),
     ]
     routes = [
         Route("/records/{patient_id}", record, methods=["GET", "POST"]),
+        Route("/strict/{patient_id}", record),
         Route("/search", search),
         Route("/health", health),
     ]
@@ -229,6 +238,11 @@ def flask_app(verifier: Verifier, access_log: Any) -> Any:
     @requires(verifier, READ, access_log=access_log)
     def search() -> dict[str, Any]:
         return answer("/search", current_claims(), patient_id=request.args["patient_id"])
+
+    @app.get("/strict/<patient_id>")
+    @requires(verifier, READ, access_log=access_log, possession="required")
+    def get_strict(patient_id: str) -> dict[str, Any]:
+        return answer(f"/strict/{patient_id}", current_claims(), patient_id=patient_id)
 
     @app.get("/health")
     def health() -> dict[str, str]:

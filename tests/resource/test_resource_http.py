@@ -135,7 +135,10 @@ def test_a_missing_header_is_401_with_a_bare_challenge(http: httpx.Client, serve
 def test_a_non_bearer_header_is_401(http: httpx.Client, served: Served, tokens: Tokens, value: str) -> None:
     response, rid = call(http, served, "/records/P-1", authorization=[value])
     body = assert_problem(response, 401, "unauthorized", rid)
-    assert body["detail"] in ("the Authorization header must use the Bearer scheme", "missing Authorization header")
+    assert body["detail"] in (
+        "the Authorization header must use the Bearer or DPoP scheme",
+        "missing Authorization header",
+    )
     assert response.headers["www-authenticate"] == "Bearer"
 
 

@@ -48,9 +48,24 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         orch_id=STRING,
         task_id=STRING,
         requested_scope=SCOPES,
+        key_bound={"type": "boolean"},
     ),
     ("post", "/v1/token/validate"): _obj(["token"], token=STRING),
-    ("post", "/v1/delegate"): _obj(["delegate_to", "scope"], delegate_to=STRING, scope=SCOPES, ttl=INT),
+    ("post", "/v1/delegate"): _obj(
+        ["delegate_to", "scope"], delegate_to=STRING, scope=SCOPES, ttl=INT, key_bound={"type": "boolean"}
+    ),
+    ("post", "/v1/audit/approvals"): _obj(
+        ["approval_id", "task_id", "orch_id", "tool", "scope", "digest", "decision", "reason"],
+        approval_id=STRING,
+        task_id=STRING,
+        orch_id=STRING,
+        tool=STRING,
+        scope=SCOPES,
+        digest=STRING,
+        decision={"type": "string", "enum": ["granted", "refused"]},
+        reason=STRING,
+        approver=STRING,
+    ),
     ("post", "/v1/revoke"): _obj(
         ["level", "target"], level={"type": "string", "enum": ["token", "agent", "task", "chain"]}, target=STRING
     ),
@@ -85,6 +100,7 @@ BEARER: dict[tuple[str, str], str] = {
     ("post", "/v1/token/release"): "agent",
     ("post", "/v1/delegate"): "agent",
     ("get", "/v1/revocations"): "app",
+    ("post", "/v1/audit/approvals"): "app",
 }
 """Which principal's token each Bearer-protected operation gets, so the fuzzer gets past authentication."""
 

@@ -145,7 +145,7 @@ def records_url(sec_broker: Any) -> Iterator[str]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The security suite's counts: its tests by outcome, and per hardening advisory what was refused and served."""
+    """The security suite's counts: its tests by outcome, and per advisory what was refused and served."""
     from security_support import ADVISORIES, TALLY
 
     outcomes: dict[str, int] = {}
@@ -164,7 +164,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     write("tests/security: " + ", ".join(f"{count} {outcome}" for outcome, count in outcomes.items()))
     if not any(TALLY.values()):
         return
-    write(f"{'hardening advisory':<72} {'attacks refused':>15} {'legitimate served':>17}")
+    write(f"{'advisory':<72} {'attacks refused':>15} {'legitimate served':>17}")
     for name, title in ADVISORIES.items():
         write(f"{title:<72} {TALLY[name]['refused']:>15} {TALLY[name]['served']:>17}")
     write(

@@ -81,8 +81,11 @@ ADVISORIES = {
     "lifetimes": "7 credentials that outlive their grant",
     "input": "8 loose input handling (media type, NUL, echoes)",
     "exposure": "9 exposure without auth (metrics, feed, Server)",
+    "pop": "10 a stolen key-bound token (bearer copy, foreign key, replayed proof)",
+    "approval": "11 a dangerous call without a person's fresh yes to it",
 }
-"""The classes of the broker hardening advisories; the suite prints what each refused and served."""
+"""The classes of the advisories (broker hardening, then proof of possession and approval); the suite prints
+what each refused and served."""
 
 TALLY: dict[str, Counter[str]] = {name: Counter() for name in ADVISORIES}
 

@@ -4,7 +4,6 @@ request — another tool's call, a listing, a notification, another URL, or outs
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import httpx2
@@ -14,7 +13,23 @@ from agentwrit_tools.adapters.mcp import CallBearer
 from agentwrit_tools.adapters.mcp._bearer import presenting
 
 URL = "http://127.0.0.1:8000/mcp"
-CREDENTIAL = SimpleNamespace(bearer_header={"Authorization": "Bearer tok-123"})
+
+
+class FakeCredential:
+    """Presents itself as a credential does: a bearer token, or a key-bound one with a proof per request."""
+
+    def __init__(self, *, bound: bool = False) -> None:
+        self.bound = bound
+        self.asked: list[tuple[str, str]] = []
+
+    def headers_for(self, method: str, url: str) -> dict[str, str]:
+        self.asked.append((method, url))
+        if self.bound:
+            return {"Authorization": "DPoP tok-123", "DPoP": f"proof-{len(self.asked)}"}
+        return {"Authorization": "Bearer tok-123"}
+
+
+CREDENTIAL = FakeCredential()
 
 
 def _authorized(request: httpx2.Request) -> str | None:
@@ -33,6 +48,16 @@ CALL = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "g
 def test_the_call_of_the_tool_carries_its_credential() -> None:
     with presenting("get_record", CREDENTIAL):
         assert _authorized(_post(CALL)) == "Bearer tok-123"
+
+
+def test_a_key_bound_credential_gets_a_fresh_proof_for_its_request() -> None:
+    bound = FakeCredential(bound=True)
+    with presenting("get_record", bound):
+        first = next(CallBearer(URL).auth_flow(_post(CALL)))
+        second = next(CallBearer(URL).auth_flow(_post(CALL)))
+    assert first.headers["authorization"] == "DPoP tok-123"
+    assert (first.headers["dpop"], second.headers["dpop"]) == ("proof-1", "proof-2")
+    assert bound.asked == [("POST", URL), ("POST", URL)]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,16 @@ import agentwrit_tools.client
 import agentwrit_tools.errors
 
 FIXED = {"Broker", "AsyncBroker", "Credential", "AsyncCredential", "Claims", "AgentWritError", "Task", "scoped_tool"}
-GUARD = {"Policy", "ScopedTool", "ToolResult", "current_credential", "wrap_tool"}
+GUARD = {
+    "Policy",
+    "ScopedTool",
+    "ToolResult",
+    "current_credential",
+    "wrap_tool",
+    "Approval",
+    "ApprovalRequest",
+    "cli_approver",
+}
 PIPELINE = {"Pipeline", "Stage", "Halt", "stage", "PipelineError", "DelegationRefused", "DelegationTooDeep"}
 ERRORS = {
     "AccessDenied",
@@ -52,6 +61,7 @@ def test_all_is_exactly_what_is_meant() -> None:
     extra = {
         "AsyncTaskLauncher",
         "AsyncVerifier",
+        "CredentialAuth",
         "DelegationRecord",
         "Problem",
         "RetryPolicy",

@@ -5,6 +5,8 @@ and LangGraph's ``ToolNode`` all work unchanged.
   ``BaseTool`` bound to a :class:`~agentwrit_tools.Task`.
 * :func:`wrap_langchain_tool` — an existing LangChain tool (``@tool``, ``StructuredTool``, ``BaseTool``) behind
   the guard, with a scope template over its arguments.
+* :class:`InterruptApprover` / :func:`approval_for` — a LangGraph run pauses (``interrupt``) for a person's yes
+  before a call that needs approval is minted, and resumes with an approval bound to the call they saw.
 
 ::
 
@@ -18,7 +20,15 @@ task's :class:`~agentwrit_tools.Policy` says to raise.
 
 from __future__ import annotations
 
+from ._approval import InterruptApprover, approval_for
 from ._tool import GuardedTool, as_langchain_tool, as_langchain_tools
 from ._wrap import wrap_langchain_tool
 
-__all__ = ["GuardedTool", "as_langchain_tool", "as_langchain_tools", "wrap_langchain_tool"]
+__all__ = [
+    "GuardedTool",
+    "InterruptApprover",
+    "approval_for",
+    "as_langchain_tool",
+    "as_langchain_tools",
+    "wrap_langchain_tool",
+]

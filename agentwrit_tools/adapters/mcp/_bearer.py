@@ -25,7 +25,7 @@ __all__ = ["CallBearer", "presenting"]
 @dataclass(frozen=True, slots=True)
 class _Presented:
     tool: str
-    header: str = field(repr=False)  # "Bearer <token>"
+    credential: Any = field(repr=False)
 
 
 _PRESENTED: ContextVar[_Presented | None] = ContextVar("agentwrit_tools_mcp_presented", default=None)
@@ -34,7 +34,7 @@ _PRESENTED: ContextVar[_Presented | None] = ContextVar("agentwrit_tools_mcp_pres
 @contextmanager
 def presenting(tool: str, credential: Any) -> Iterator[None]:
     """Within this block, the ``tools/call`` of ``tool`` sent from this context carries ``credential``."""
-    token = _PRESENTED.set(_Presented(tool, credential.bearer_header["Authorization"]))
+    token = _PRESENTED.set(_Presented(tool, credential))
     try:
         yield
     finally:
@@ -69,5 +69,5 @@ class CallBearer(httpx2.Auth):
         presented = _PRESENTED.get()
         mine = presented is not None and request.method == "POST" and request.url == self._url
         if presented is not None and mine and _calls(request, presented.tool):
-            request.headers["Authorization"] = presented.header
+            request.headers.update(presented.credential.headers_for(request.method, str(self._url)))
         yield request

@@ -57,6 +57,7 @@ ROUTE_TEMPLATES = (
     "/v1/app/launch-tokens",
     "/.well-known/jwks.json",
     "/v1/revocations",
+    "/v1/audit/approvals",
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
@@ -20,6 +22,7 @@ from agentwrit_tools.errors import (
     ScopeViolation,
     TaskBudgetExhausted,
 )
+from agentwrit_tools.pop import thumbprint
 
 
 def _core(**options: object) -> Core:
@@ -284,3 +287,49 @@ def test_the_ttl_check_uses_the_brokers_clock() -> None:
 
     broker.issue = ahead  # type: ignore[method-assign]
     assert _mint(core, broker, ttl=60).claims.exp - int(time.time()) >= 61
+
+
+def _binding(broker: FakeBroker, jkt: str | None) -> None:
+    """Make the fake broker put ``cnf: {"jkt": jkt}`` (None: its own agent key's) into registered tokens."""
+    original = broker._post_v1_register
+
+    def bound(call: Call) -> Response:
+        answer = json.loads(original(call).content)
+        claims = broker.claims_of(answer["access_token"])
+        own = key_thumbprint_of(call.body["public_key"])
+        fresh = {k: v for k, v in claims.items() if k not in ("iat", "nbf", "jti")}
+        answer["access_token"] = broker.issue(**fresh, cnf={"jkt": jkt or own})
+        return ok(answer)
+
+    broker.override("POST", "/v1/register", bound)
+
+
+def key_thumbprint_of(public_key_b64: str) -> str:
+    return thumbprint(base64.b64decode(public_key_b64))
+
+
+def test_key_binding_is_asked_for_only_when_configured() -> None:
+    broker = FakeBroker()
+    _mint(_core(), broker)
+    assert "key_bound" not in broker.calls[3].body
+    _mint(_core(proof_of_possession=True), broker)
+    registers = [c for c in broker.calls if c.path == "/v1/register"]
+    assert len(registers) == 2
+    assert registers[1].body["key_bound"] is True
+
+
+def test_a_token_bound_to_the_agents_own_key_keeps_the_key() -> None:
+    broker, core = FakeBroker(), _core(proof_of_possession=True)
+    _binding(broker, None)
+    minted = _mint(core, broker)
+    assert minted.key is not None
+    assert minted.claims.jkt == thumbprint(minted.key.public_key().public_bytes_raw())
+
+
+def test_a_token_bound_to_a_key_the_client_does_not_hold_is_released_and_raised() -> None:
+    broker, core = FakeBroker(), _core(proof_of_possession=True)
+    _binding(broker, thumbprint(bytes(range(32))))
+    with pytest.raises(ProtocolError, match="bound to a key this client does not hold"):
+        _mint(core, broker)
+    assert broker.paths()[-1] == "POST /v1/token/release"
+    assert len(broker.revoked) == 1
