@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from agentwrit_tools import AsyncBroker, Claims
 from agentwrit_tools.demo import BackendContext
-from agentwrit_tools.resource import PROBLEM_CONTENT_TYPE
+from agentwrit_tools.resource import PROBLEM_CONTENT_TYPE, Possession
 from agentwrit_tools.resource.fastapi import Requires, install
 
 from . import data
@@ -73,6 +73,9 @@ def create_ehr_api(context: BackendContext) -> FastAPI:
         yield
         await verifier.aclose()
 
+    # Only key-bound tokens (with a proof per request) where the broker binds keys; a reference broker issues bearer
+    # tokens only, and those are all the API could ever be shown there.
+    possession: Possession = "required" if context.key_bound else "auto"
     app = FastAPI(title="MedAssist EHR API", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     install(app)
     written: list[dict[str, Any]] = []
@@ -91,7 +94,7 @@ def create_ehr_api(context: BackendContext) -> FastAPI:
         return JSONResponse(body, status_code=404, media_type=PROBLEM_CONTENT_TYPE)
 
     def needs(*scopes: str) -> Any:
-        return Depends(Requires(verifier, list(scopes), access_log=None, possession="required"))
+        return Depends(Requires(verifier, list(scopes), access_log=None, possession=possession))
 
     @app.get("/records/{patient_id}")
     async def record(patient_id: str, claims: Annotated[Claims, needs("read:records:{patient_id}")]) -> dict[str, Any]:

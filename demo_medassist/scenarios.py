@@ -234,6 +234,12 @@ def emergency_revoke(run: ScenarioRun) -> None:
 
 
 def stolen_token(run: ScenarioRun) -> None:
+    if not run.stack.key_bound:
+        run.note(
+            "this broker issues bearer tokens only (no key binding: the reference contract), so a copied token works "
+            "until it is released, revoked or expires — which is why every credential here lives for seconds"
+        )
+        return
     with run.task(clinical_ceiling(P), part="ward") as task:
         credential = run.launcher(task).mint(f"read:labs:{P}", ttl=20)
         run.note(

@@ -35,12 +35,15 @@ class BackendContext:
     Attributes:
         on_close: ``on_close(callback)`` runs ``callback`` when the stack stops, after the API stopped serving —
             how a WSGI app, which has no lifespan, closes the clients it opened (its token verifier, say).
+        key_bound: the broker binds the demo's tokens to their holder's key (``cnf.jkt``), so the API may demand a
+            proof of possession with each; False against a broker that issues bearer tokens only.
     """
 
     broker_url: str
     client_id: str
     client_secret: str = field(repr=False)
     on_close: Callable[[Callable[[], object]], object] = field(default=_left_open, repr=False, compare=False)
+    key_bound: bool = False
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,10 @@ class DemoStack:
         self.broker = self._stack.enter_context(
             Broker(self.broker_url, app.client_id, app.client_secret, proof_of_possession=pop)
         )
-        context = BackendContext(self.broker_url, app.client_id, app.client_secret, on_close=self._stack.callback)
+        self.key_bound = pop and self._binds_keys()
+        context = BackendContext(
+            self.broker_url, app.client_id, app.client_secret, on_close=self._stack.callback, key_bound=self.key_bound
+        )
         backend = self.demo.backend(context)
         server = LoopbackServer(backend, kind=self.demo.backend_kind, name=f"{self.demo.name} API")
         self.backend_url = self._stack.enter_context(server).url
@@ -97,6 +100,17 @@ class DemoStack:
 
         self.openai: OpenAI = OpenAI(base_url=self.model.base_url, api_key=self.model.api_key, max_retries=0)
         self._stack.callback(self.openai.close)
+
+    def _binds_keys(self) -> bool:
+        """Whether this broker binds tokens to their holder's key (an extension): one probe credential, released.
+
+        A reference broker issues bearer tokens whatever is asked; the demo's API must then accept bearer tokens,
+        or nothing would work against it.
+        """
+        template = self.demo.app_ceiling[0]
+        probe_scope = template[:-1] + "probe" if template.endswith(":*") else template
+        with self.broker.mint(probe_scope, orch_id=self.demo.orch_id, task_id="start-up-probe", ttl=5) as probe:
+            return probe.key_bound
 
     def _model(self) -> ModelSettings:
         settings = model_settings_from_env(self._env)

@@ -112,3 +112,18 @@ def test_a_broker_url_without_the_admin_secret_is_a_clear_error() -> None:
 
     with pytest.raises(DemoError, match="AGENTWRIT_ADMIN_SECRET is not"):
         DemoStack(demo_medassist.DEMO, environ={"AGENTWRIT_BROKER_URL": "http://127.0.0.1:9"}).start()
+
+
+def test_medassist_runs_against_a_broker_that_issues_bearer_tokens_only() -> None:
+    from agentwrit_tools.broker import EmbeddedBroker
+    from agentwrit_tools.demo import DemoStack, run_scenario
+
+    with EmbeddedBroker(extensions=False) as reference:
+        environ = {"AGENTWRIT_BROKER_URL": reference.url, "AGENTWRIT_ADMIN_SECRET": reference.admin_secret}
+        with DemoStack(demo_medassist.DEMO, environ=environ) as stack:
+            assert stack.key_bound is False
+            for name in ("happy-path", "cross-patient", "stolen-token"):
+                outcome = run_scenario(stack, demo_medassist.DEMO.scenario(name), lambda _name, _event: None)
+                assert outcome.passed, (name, outcome.failures, outcome.error)
+            notes = [e for e in outcome.events if e.type == "note"]
+            assert any("bearer tokens only" in getattr(e, "text", "") for e in notes)
