@@ -9,6 +9,7 @@ get either a fully typed claim set or :class:`TokenInvalid` — never a half-che
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ._keys import SigningKey, b64url_decode, b64url_encode
@@ -113,7 +114,7 @@ def check_lifetime(claims: dict[str, Any], now: float) -> None:
 
 def verify(
     token: object,
-    key: SigningKey,
+    key: SigningKey | Callable[[object], SigningKey | None],
     *,
     now: float,
     issuer: str,
@@ -136,8 +137,11 @@ def verify(
     # Refuse every algorithm but ours before looking at the signature: this is what stops alg-confusion attacks.
     if header.get("alg") != "EdDSA":
         raise TokenInvalid("algorithm not accepted")
-    if header.get("typ", "JWT") != "JWT" or header.get("kid") != key.kid or "crit" in header:
+    # ``key``: the one key, or a lookup by the header's ``kid`` (None: unknown or retired key).
+    found = key if isinstance(key, SigningKey) else key(header.get("kid"))
+    if found is None or header.get("typ", "JWT") != "JWT" or header.get("kid") != found.kid or "crit" in header:
         raise TokenInvalid("header not accepted")
+    key = found
     try:
         signature = b64url_decode(parts[2])
     except ValueError as exc:

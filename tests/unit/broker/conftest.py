@@ -6,13 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from broker_flow import Flow, open_core
-
-from agentwrit_tools.broker._core import BrokerCore
+from broker_flow import Flow, SyncCore, open_core
 
 
 @pytest.fixture
-def core(tmp_path: Path) -> Iterator[BrokerCore]:
+def core(tmp_path: Path) -> Iterator[SyncCore]:
     opened = open_core(tmp_path / "broker.db")
     try:
         yield opened
@@ -21,5 +19,5 @@ def core(tmp_path: Path) -> Iterator[BrokerCore]:
 
 
 @pytest.fixture
-def flow(core: BrokerCore) -> Flow:
+def flow(core: SyncCore) -> Flow:
     return Flow(core)
