@@ -26,6 +26,8 @@ import pytest
 
 from agentwrit_tools import Broker, TokenInvalid
 
+KEYRING_SECRET = "test-keyring-secret"  # what PostgreSQL-backed tests seal their signing keys with
+
 MINTING = ("agent_registered", "token_issued")
 """The audit events of anything being minted for a task."""
 

@@ -35,7 +35,7 @@ from ._settings import BrokerSettings
 from ._store import Store, StoreUnavailable, Tx
 from ._verified import VerifiedTokens
 
-__all__ = ["BrokerCore", "Issued", "principal_kind"]
+__all__ = ["BrokerCore", "Issued", "principal_kind", "require_keyring"]
 
 logger = logging.getLogger("agentwrit_tools.broker")
 
@@ -64,6 +64,20 @@ class Issued:
     token: str
     claims: dict[str, Any]
     expires_in: int
+
+
+def require_keyring(settings: BrokerSettings) -> Keyring | None:
+    """The keyring the settings configure; on PostgreSQL there must be one (shared keys are stored sealed).
+
+    Raises:
+        ConfigurationError: PostgreSQL without ``AGENTWRIT_KEYRING_SECRET``.
+    """
+    if settings.database_url is not None and settings.keyring_secret is None:
+        raise ConfigurationError(
+            f"on PostgreSQL the signing keys are stored in the shared database: set {ENV_KEYRING_SECRET} "
+            "(the same on every replica) to keep them encrypted at rest"
+        )
+    return Keyring(settings.keyring_secret) if settings.keyring_secret is not None else None
 
 
 class BrokerCore:
@@ -96,12 +110,7 @@ class BrokerCore:
         """
         from ._stores import open_store
 
-        if settings.database_url is not None and settings.keyring_secret is None:
-            raise ConfigurationError(
-                f"on PostgreSQL the signing keys are stored in the shared database: set {ENV_KEYRING_SECRET} "
-                "(the same on every replica) to keep them encrypted at rest"
-            )
-        keyring = Keyring(settings.keyring_secret) if settings.keyring_secret is not None else None
+        keyring = require_keyring(settings)
         if settings.signing_key_path is not None:
             check_private([settings.signing_key_path], fix=settings.fix_permissions)
         store = await open_store(settings)

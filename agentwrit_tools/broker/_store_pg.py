@@ -162,6 +162,7 @@ class PostgresStore:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._checking: asyncio.Task[None] | None = None
+        self._closing = False
 
     def describe(self) -> str:
         return redact_url(self._url)
@@ -202,12 +203,16 @@ class PostgresStore:
             self._tasks.append(loop.create_task(self._listen(), name="agentwrit-revocation-listen"))
 
     async def close(self) -> None:
+        # The poll loop ends on the flag (a cancellation racing wait_for's timeout can be lost on Python 3.11);
+        # the listener, waiting for a notification, is cancelled.
+        self._closing = True
+        self._wake.set()
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
+        for task in tasks[1:]:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await asyncio.wait_for(task, 5)
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -290,10 +295,12 @@ class PostgresStore:
 
     async def _poll(self) -> None:
         last_forget = time.monotonic()
-        while True:
+        while not self._closing:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()
+            if self._closing:
+                return
             try:
                 await self._sync()
             except (psycopg.Error, OSError) as exc:
@@ -306,7 +313,7 @@ class PostgresStore:
                 last_forget = time.monotonic()
 
     async def _listen(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 conn = await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT

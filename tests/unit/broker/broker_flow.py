@@ -61,6 +61,15 @@ class SyncCore:
         """The SQLite connection (SQLite-only tests)."""
         return self.core.store.conn
 
+    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query (``?`` placeholders) on either store: tests look at what was stored."""
+
+        async def read() -> list[tuple[Any, ...]]:
+            async with self.core.store.reader() as tx:
+                return await tx._rows(sql, args)  # type: ignore[attr-defined]
+
+        return self.run(read())
+
     @property
     def revocations(self) -> _SyncRevocations:
         return _SyncRevocations(self)

@@ -64,13 +64,13 @@ def test_editing_a_stored_event_is_detectable(tmp_path: Path) -> None:
 def test_denials_are_recorded_and_change_nothing_else(flow: Flow) -> None:
     from agentwrit_tools.broker._problems import Problem
 
-    tokens_before = flow.core.conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0]
+    tokens_before = flow.core.rows("SELECT COUNT(*) FROM tokens")[0][0]
     with pytest.raises(Problem) as info:
         flow.core.call(admin.admin_login, secret_ok=False, client="10.0.0.1")
     assert info.value.status == 401
     (event,) = flow.core.audit.query(AuditFilter(outcome="denied"), limit=10, offset=0)
     assert (event["event_type"], event["outcome"]) == ("admin_auth_failed", "denied")
-    assert flow.core.conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == tokens_before
+    assert flow.core.rows("SELECT COUNT(*) FROM tokens")[0][0] == tokens_before
 
 
 def test_filters_and_pagination(flow: Flow) -> None:
@@ -94,7 +94,7 @@ def test_no_secret_or_token_reaches_the_log(flow: Flow) -> None:
     flow.core.call(admin.app_login, creds.client_id, creds.client_secret)
     agent = flow.register(["read:data:x"])
     flow.release(agent.token)
-    dump = "\n".join(str(row) for row in flow.core.conn.execute("SELECT * FROM audit_events"))
+    dump = "\n".join(str(row) for row in flow.core.rows("SELECT * FROM audit_events"))
     for secret in (creds.client_secret, SECRET, agent.token, agent.token.split(".")[2]):
         assert secret not in dump
 
@@ -104,6 +104,7 @@ def test_unknown_event_types_are_a_programming_error(core: SyncCore) -> None:
         core.audit.append("made_up")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_database_is_in_wal_mode(core: SyncCore) -> None:
     assert core.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
