@@ -295,12 +295,7 @@ class PostgresStore:
 
     async def _poll(self) -> None:
         last_forget = time.monotonic()
-        while not self._closing:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-            self._wake.clear()
-            if self._closing:
-                return
+        while await self._woken():
             try:
                 await self._sync()
             except (psycopg.Error, OSError) as exc:
@@ -311,6 +306,13 @@ class PostgresStore:
             if time.monotonic() - last_forget > 60:
                 self.mirror.forget(time.time() - 60)
                 last_forget = time.monotonic()
+
+    async def _woken(self) -> bool:
+        """Wait for a notification or the poll interval; False once the store is closing."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+        self._wake.clear()
+        return not self._closing
 
     async def _listen(self) -> None:
         while not self._closing:
