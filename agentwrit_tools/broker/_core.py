@@ -25,7 +25,7 @@ from ._denials import DenialWindows, request_peer
 from ._files import check_private
 from ._keyring import ENV_KEYRING_SECRET, Keyring
 from ._keys import SigningKey, key_from_file
-from ._keyset import REFRESH_INTERVAL, KeySet, load_keys
+from ._keyset import KeySet, LiveKeys, load_keys
 from ._metrics import BrokerMetrics
 from ._problems import Problem, bad_request, insufficient_scope, unauthorized
 from ._ratelimit import RateLimiter
@@ -46,6 +46,13 @@ async def _no_record(
     event_type: str, *, claims: dict[str, Any] | None = None, anonymous: bool | None = None, **fields: Any
 ) -> None:
     """Stand-in for :meth:`BrokerCore.record_denial` when the caller audits the refusal itself."""
+
+
+def _kid_of(token: str) -> object:
+    try:
+        return _jwt.decode_unverified_header(token).get("kid")
+    except _jwt.TokenInvalid:
+        return None
 
 
 def principal_kind(claims: dict[str, Any]) -> str:
@@ -86,8 +93,7 @@ class BrokerCore:
     def __init__(self, settings: BrokerSettings, store: Store, keys: KeySet, keyring: Keyring | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.keys = keys
-        self._keyring = keyring
+        self.live_keys = LiveKeys(keys, store, keyring)
         self.started = time.monotonic()
         self.challenges_issued = 0
         self.denials = DenialWindows(settings.audit_failure_window)
@@ -132,17 +138,9 @@ class BrokerCore:
 
         loop = asyncio.get_running_loop()
         self._background = [
-            loop.create_task(self._refresh_keys(), name="agentwrit-key-refresh"),
+            loop.create_task(self.live_keys.run(), name="agentwrit-key-refresh"),
             loop.create_task(housekeeping_loop(self.store, self.settings), name="agentwrit-housekeeping"),
         ]
-
-    async def _refresh_keys(self) -> None:
-        while True:
-            await asyncio.sleep(REFRESH_INTERVAL)
-            try:
-                self.keys = await self.keys.refresh(self.store, self._keyring)
-            except (StoreUnavailable, ConfigurationError) as exc:
-                logger.warning("could not refresh the signing keys: %s", exc)
 
     async def stop_background(self) -> None:
         background, self._background = self._background, []
@@ -165,9 +163,14 @@ class BrokerCore:
         return self.store.transaction()
 
     @property
+    def keys(self) -> KeySet:
+        """The keys this replica holds now (see :class:`~._keyset.LiveKeys`)."""
+        return self.live_keys.keys
+
+    @property
     def key(self) -> SigningKey:
         """The key this replica signs with now."""
-        return self.keys.current
+        return self.live_keys.keys.current
 
     # -- admin secret -----------------------------------------------------------------------------------------
 
@@ -305,6 +308,10 @@ class BrokerCore:
                 max_ttl=self.settings.max_ttl,
             )
         except _jwt.TokenInvalid:
+            # A key this replica does not hold yet (rotated in on another replica a moment ago)?
+            kid = _kid_of(token) if isinstance(token, str) else None
+            if kid is not None and keys.for_kid(kid, now) is None and await self.live_keys.learn(kid):
+                return await self.verify(token)
             bound = await expected_audience(self.store, token) if isinstance(token, str) else None
             if bound is None:  # not a resource-bound token of ours (extension): the refusal stands
                 raise

@@ -57,7 +57,7 @@ def _json_object(segment: str) -> dict[str, Any]:
 
 
 def decode_unverified_header(token: str) -> dict[str, Any]:
-    """The JOSE header, unverified (for diagnostics and tests only)."""
+    """The JOSE header, unverified: to pick the key by ``kid``, and for diagnostics and tests."""
     return _json_object(token.split(".", 1)[0])
 
 

@@ -14,7 +14,9 @@ sealed in place; a key kept in ``meta`` by brokers from before key rotation move
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import time
 from dataclasses import dataclass
 
@@ -23,9 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..errors import ConfigurationError
 from ._keyring import ENV_KEYRING_SECRET, Keyring, is_sealed
 from ._keys import SigningKey
-from ._store import KeyRow, Store, Tx
+from ._store import KeyRow, Store, StoreUnavailable, Tx
 
-__all__ = ["REFRESH_INTERVAL", "ROTATION_GRACE", "KeySet", "load_keys", "rotate"]
+__all__ = ["REFRESH_INTERVAL", "ROTATION_GRACE", "KeySet", "LiveKeys", "load_keys", "rotate"]
+
+logger = logging.getLogger("agentwrit_tools.broker")
 
 REFRESH_INTERVAL = 1.0
 ROTATION_GRACE = 60
@@ -168,3 +172,48 @@ async def rotate(store: Store, keyring: Keyring | None, *, max_ttl: int) -> tupl
         await tx.retire_signing_keys(retire_after)
         await tx.insert_signing_key(row)
     return key, retire_after
+
+
+class LiveKeys:
+    """A replica's current :class:`KeySet`, kept up to date with the store.
+
+    Reloaded every :data:`REFRESH_INTERVAL` seconds (:meth:`run`), and at once when a token names a ``kid`` this
+    replica does not hold (:meth:`learn`): another replica may have switched to a key rotated in a moment ago.
+    Concurrent requests share one reload, and a request only relies on a reload that started after it arrived —
+    the one sure to see a key the signing replica had already loaded.
+    """
+
+    def __init__(self, keys: KeySet, store: Store, keyring: Keyring | None) -> None:
+        self.keys = keys
+        self._store = store
+        self._keyring = keyring
+        self._reload: asyncio.Task[None] | None = None
+        self._reload_started = 0.0
+
+    async def _load(self) -> None:
+        self.keys = await self.keys.refresh(self._store, self._keyring)
+
+    async def learn(self, kid: object) -> bool:
+        """Reload if ``kid`` is unknown here; True when it is known (and usable) afterwards."""
+        if self.keys.fixed or not isinstance(kid, str) or not 0 < len(kid) <= 64:
+            return False
+        arrived = time.monotonic()
+        while True:
+            reload = self._reload
+            if reload is None or reload.done():
+                self._reload_started = time.monotonic()
+                reload = self._reload = asyncio.get_running_loop().create_task(self._load())
+            started_after = self._reload_started >= arrived
+            await asyncio.shield(reload)
+            if started_after:
+                break
+        return self.keys.for_kid(kid, time.time()) is not None
+
+    async def run(self) -> None:
+        """Reload every :data:`REFRESH_INTERVAL` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(REFRESH_INTERVAL)
+            try:
+                await self._load()
+            except (StoreUnavailable, ConfigurationError) as exc:
+                logger.warning("could not refresh the signing keys: %s", exc)

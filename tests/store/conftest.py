@@ -1,7 +1,7 @@
 """The store conformance suite: every test runs against both backends, SQLite and PostgreSQL, unchanged.
 
 A backend is conformant when these pass and the broker's service tests (``tests/unit/broker``, also run against
-both) pass. A new backend joins by adding its name to ``BACKENDS`` and a branch in :func:`make`.
+both) pass. A new backend joins by adding its name to ``store_support.BACKENDS`` and a branch in ``make``.
 """
 
 from __future__ import annotations
@@ -11,19 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-BACKENDS = ("sqlite", "postgresql")
-
-
-def make(backend: str, request: pytest.FixtureRequest, tmp_path: Path, **options: Any) -> Any:
-    """An unopened store of ``backend``: a SQLite file, or a PostgreSQL database of the test's own."""
-    if backend == "postgresql":
-        from agentwrit_tools.broker._store_pg import PostgresStore
-
-        return PostgresStore(request.getfixturevalue("postgres_url"), **options)
-    from agentwrit_tools.broker._store_sqlite import SqliteStore
-
-    return SqliteStore(tmp_path / "store.db")
+from store_support import BACKENDS, make
 
 
 @pytest.fixture(params=BACKENDS)

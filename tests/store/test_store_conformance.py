@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 import pytest
-
-from conftest import make
+from store_support import make
 
 from agentwrit_tools.auditchain import verify_chain
 from agentwrit_tools.broker._migrations import LATEST
@@ -60,7 +59,9 @@ async def test_the_schema_is_migrated_to_the_latest_version(store: Any) -> None:
     assert await store.schema_version() == LATEST
 
 
-async def test_reopening_a_migrated_database_keeps_its_state(store: Any, backend: str, request: Any, tmp_path: Any) -> None:
+async def test_reopening_a_migrated_database_keeps_its_state(
+    store: Any, backend: str, request: Any, tmp_path: Any
+) -> None:
     async with store.transaction() as tx:
         await tx.put_meta("probe", "kept")
     await store.close()
@@ -105,16 +106,21 @@ async def test_a_single_use_launch_token_is_used_once_and_a_multi_use_one_until_
     assert not await use("old")
     async with store.reader() as tx:
         once, many = await tx.launch_token("once"), await tx.launch_token("many")
-    assert once is not None and once.consumed
-    assert many is not None and not many.consumed
+    assert once is not None
+    assert once.consumed
+    assert many is not None
+    assert not many.consumed
 
 
 async def test_a_rolled_back_transaction_leaves_nothing(store: Any) -> None:
-    with pytest.raises(RuntimeError):
+    async def half_way() -> None:
         async with store.transaction() as tx:
             await tx.insert_nonce("r" * 64, time.time() + 30)
             await tx.append_audit(_event(1))
             raise RuntimeError("the request failed half way")
+
+    with pytest.raises(RuntimeError):
+        await half_way()
     async with store.reader() as tx:
         assert await tx.nonce_expiry("r" * 64) is None
         assert await tx.audit_count() == 0
