@@ -2,7 +2,7 @@
 
 What goes, once nothing can need it any more (``GRACE`` seconds of slack for replicas' clocks):
 
-* nonces and launch tokens past their expiry;
+* nonces and launch tokens past their expiry (a replica refuses them then anyway);
 * issued-token records past their ``exp`` (and their audience binding);
 * ``token`` revocation rules whose token has expired (agent, task and chain rules are kept: they also refuse
   tokens issued later);
@@ -34,7 +34,7 @@ def cutoffs(settings: BrokerSettings, now: float) -> dict[str, float]:
     """For each kind, the moment before which its rows are expired for good."""
     return {
         "nonces": now,
-        "launch_tokens": now - GRACE,
+        "launch_tokens": now,
         "tokens": now - GRACE,
         "revocations": now - GRACE,
         "agents": now - settings.session_lifetime - settings.max_ttl - GRACE,
