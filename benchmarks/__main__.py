@@ -27,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "benchmarks.broker_scale",
     "benchmarks.broker_throughput",
     "benchmarks.mcp_calls",
+    "benchmarks.replicas",
 )
 QUICK_RESULTS = REPO_ROOT / "bench-results-quick.json"
 

@@ -95,8 +95,8 @@ async def append(
     deleg_depth: int = 0,
     deleg_chain_hash: str = "",
     bytes_transferred: int = 0,
-) -> dict[str, Any]:
-    """Record one event in ``tx`` (it commits with the change it describes) and return it as the API shows it.
+) -> None:
+    """Record one event in ``tx``: it commits with the change it describes.
 
     Raises:
         ValueError: an unknown event type or outcome (a programming error, caught by tests).
@@ -105,7 +105,7 @@ async def append(
         raise ValueError(f"unknown audit event type {event_type!r}")
     if outcome not in ("success", "denied"):
         raise ValueError(f"unknown audit outcome {outcome!r}")
-    return await tx.append_audit(
+    await tx.append_audit(
         {
             "event_type": event_type,
             "agent_id": agent_id,

@@ -7,15 +7,21 @@ once), and ``agentwrit-tools broker migrate`` does the same without serving. A d
 refused rather than guessed at.
 
 Version 1 is the schema the SQLite broker always had (databases created before migrations existed report it);
-version 2 adds what several replicas need: signing keys as rows (rotation), and the expiry columns housekeeping
-purges by.
+version 2 adds what several replicas need: signing keys as rows (rotation), the expiry columns housekeeping
+purges by, and on PostgreSQL the NOTIFY trigger on new revocation rules and ``agentwrit_append_audit``, which
+chains a transaction's audit events inside the database at commit (see :mod:`._store_pg`). Its hash is the one
+:func:`agentwrit_tools.auditchain.event_hash` computes; the conformance suite verifies PostgreSQL's chains with
+that function.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LATEST", "MIGRATIONS", "Migration"]
+__all__ = ["LATEST", "MIGRATIONS", "SERIAL_LOCK", "Migration"]
+
+SERIAL_LOCK = 0x61677772_6974
+"""PostgreSQL's advisory lock that serialises audit appends and revocation writes across replicas ("agwrit")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +159,48 @@ BEGIN
 END $$;
 CREATE TRIGGER revocations_notify AFTER INSERT ON revocations
     FOR EACH STATEMENT EXECUTE FUNCTION agentwrit_revocation_added();
+CREATE FUNCTION agentwrit_append_audit(events jsonb) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    tail_seq bigint;
+    tail_hash text;
+    ev jsonb;
+    ts_ns bigint;
+    stamp text;
+    event_id text;
+    digest text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(@SERIAL_LOCK@);
+    SELECT seq, hash INTO tail_seq, tail_hash FROM audit_events ORDER BY seq DESC LIMIT 1;
+    IF NOT FOUND THEN
+        tail_seq := 0;
+        tail_hash := repeat('0', 64);
+    END IF;
+    FOR ev IN SELECT value FROM jsonb_array_elements(events) LOOP
+        tail_seq := tail_seq + 1;
+        ts_ns := floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000;
+        stamp := to_char(to_timestamp(ts_ns / 1000000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+            || '.' || lpad((ts_ns % 1000000000)::text, 9, '0') || 'Z';
+        event_id := 'evt-' || CASE WHEN tail_seq >= 100000 THEN tail_seq::text ELSE lpad(tail_seq::text, 6, '0') END;
+        digest := encode(sha256(convert_to(concat_ws('|', tail_hash, event_id, stamp, ev->>'event_type',
+            ev->>'agent_id', ev->>'task_id', ev->>'orch_id', ev->>'detail', ev->>'resource', ev->>'outcome',
+            ev->>'deleg_depth', ev->>'deleg_chain_hash', ev->>'bytes_transferred'), 'UTF8')), 'hex');
+        INSERT INTO audit_events (seq, ts_ns, id, timestamp, event_type, agent_id, task_id, orch_id, detail, resource,
+            outcome, deleg_depth, deleg_chain_hash, bytes_transferred, hash, prev_hash)
+        VALUES (tail_seq, ts_ns, event_id, stamp, ev->>'event_type', ev->>'agent_id', ev->>'task_id',
+            ev->>'orch_id', ev->>'detail', ev->>'resource', ev->>'outcome', (ev->>'deleg_depth')::bigint,
+            ev->>'deleg_chain_hash', (ev->>'bytes_transferred')::bigint, digest, tail_hash);
+        tail_hash := digest;
+    END LOOP;
+END $$;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "apps, launch tokens, nonces, agents, tokens, revocations, audit", _V1_SQLITE, _V1_POSTGRESQL),
-    Migration(2, "signing keys as rows; expiry columns for housekeeping", _V2_SQLITE, _V2_POSTGRESQL),
+    Migration(
+        2,
+        "signing keys as rows; expiry columns for housekeeping",
+        _V2_SQLITE,
+        _V2_POSTGRESQL.replace("@SERIAL_LOCK@", str(SERIAL_LOCK)),
+    ),
 )
 LATEST = MIGRATIONS[-1].version

@@ -133,7 +133,7 @@ class Revocations:
         added = await self.add_rule(tx, "token", row.jti, exp=row.exp)
         if added:
             self._metrics.tokens_revoked.labels(level="token").inc()
-        victims = await self.cascade_from(tx, [row.lineage]) if cascade and self.cascade else []
+        victims = await self.cascade_from(tx, [row.lineage]) if added and cascade and self.cascade else []
         return added, victims
 
     async def cascade_from(self, tx: Tx, lineages: Iterable[str]) -> list[TokenRow]:

@@ -234,6 +234,10 @@ class BrokerSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> BrokerSettings:
         """Read the reference broker's ``AA_*`` variables; keyword overrides win over the environment.
 
+        Ours too: ``AGENTWRIT_KEYRING_SECRET``, ``AGENTWRIT_DATABASE_URL``, and for PostgreSQL replicas
+        ``AGENTWRIT_DB_POOL_SIZE``, ``AGENTWRIT_REVOCATION_NOTIFY`` (true/false) and
+        ``AGENTWRIT_REVOCATION_POLL_INTERVAL`` (seconds).
+
         Raises:
             ConfigurationError: a variable is present but malformed (named in the message, value never echoed
                 because it may be the secret).
@@ -251,6 +255,13 @@ class BrokerSettings:
                     values[key] = int(env[var].strip())
                 except ValueError:
                     raise ConfigurationError(f"{var} must be an integer") from None
+
+        def number(var: str, key: str) -> None:
+            if var in env:
+                try:
+                    values[key] = float(env[var].strip())
+                except ValueError:
+                    raise ConfigurationError(f"{var} must be a number") from None
 
         def path(var: str, key: str) -> None:
             if env.get(var):
@@ -285,6 +296,9 @@ class BrokerSettings:
         path("AA_DB_PATH", "db_path")
         path("AA_SIGNING_KEY_PATH", "signing_key_path")
         flag("AA_EXTENSIONS", "extensions")
+        flag("AGENTWRIT_REVOCATION_NOTIFY", "revocation_notify")
+        number("AGENTWRIT_REVOCATION_POLL_INTERVAL", "revocation_poll_interval")
+        integer("AGENTWRIT_DB_POOL_SIZE", "db_pool_size")
         flag("AA_RATE_LIMITS", "rate_limits")
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
 """The store's operations in SQL, written once for both backends.
 
 Statements use ``?`` placeholders and the SQL both SQLite (3.35+) and PostgreSQL speak (``ON CONFLICT … DO
-NOTHING``, ``RETURNING``); a backend supplies the three ways of running one (:meth:`SqlTx._rows`,
-:meth:`SqlTx._row`, :meth:`SqlTx._run`) and :meth:`SqlTx.serialize`, which makes what follows it in the
+NOTHING``, ``RETURNING``); a backend supplies the ways of running one (:meth:`SqlTx._rows`, :meth:`SqlTx._row`,
+:meth:`SqlTx._run`, and :meth:`SqlTx._send` for a statement whose result nobody waits for) and
+:meth:`SqlTx.serialize`, which makes what follows it in the
 transaction run one transaction at a time across every process sharing the database (PostgreSQL: an advisory
 transaction lock; SQLite: already so, its write transactions are exclusive).
 
@@ -67,6 +68,23 @@ _PURGE = {
 }
 
 
+_LAUNCH_COLUMNS = "token_hash, agent_name, allowed_scope, max_ttl, single_use, expires_at, created_by, app_id, consumed"
+
+
+def _launch_row(row: Sequence[Any]) -> LaunchTokenRow:
+    return LaunchTokenRow(
+        str(row[0]),
+        str(row[1]),
+        str(row[2]),
+        int(row[3]),
+        bool(row[4]),
+        float(row[5]),
+        str(row[6]),
+        row[7],
+        bool(row[8]),
+    )
+
+
 def _token(row: Sequence[Any]) -> TokenRecord:
     return TokenRecord(*row)
 
@@ -88,6 +106,11 @@ class SqlTx:
         """Run a statement; returns the number of rows it changed."""
         raise NotImplementedError
 
+    async def _send(self, sql: str, args: Sequence[Any] = ()) -> None:
+        """Run a statement whose result nobody waits for (a backend may send it on without waiting: an error
+        still fails the transaction, at its next read or at commit)."""
+        await self._run(sql, args)
+
     async def serialize(self) -> None:
         """From here to the end of the transaction, one transaction at a time across all processes."""
 
@@ -98,13 +121,13 @@ class SqlTx:
         return None if row is None else str(row[0])
 
     async def put_meta(self, key: str, value: str) -> None:
-        await self._run(
+        await self._send(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
     async def delete_meta(self, key: str) -> None:
-        await self._run("DELETE FROM meta WHERE key = ?", (key,))
+        await self._send("DELETE FROM meta WHERE key = ?", (key,))
 
     # -- signing keys -----------------------------------------------------------------------------------------
 
@@ -115,14 +138,14 @@ class SqlTx:
         return [KeyRow(str(r[0]), str(r[1]), float(r[2]), None if r[3] is None else float(r[3])) for r in rows]
 
     async def insert_signing_key(self, row: KeyRow) -> None:
-        await self._run(
+        await self._send(
             "INSERT INTO signing_keys (kid, private_key, created_at, retire_after) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (kid) DO NOTHING",
             (row.kid, row.private, row.created_at, row.retire_after),
         )
 
     async def reseal_signing_key(self, kid: str, private: str) -> None:
-        await self._run("UPDATE signing_keys SET private_key = ? WHERE kid = ?", (private, kid))
+        await self._send("UPDATE signing_keys SET private_key = ? WHERE kid = ?", (private, kid))
 
     async def retire_signing_keys(self, retire_after: float) -> int:
         await self.serialize()  # two rotations at once still leave exactly one current key
@@ -131,7 +154,7 @@ class SqlTx:
     # -- apps -------------------------------------------------------------------------------------------------
 
     async def insert_app(self, row: AppRow) -> None:
-        await self._run(
+        await self._send(
             f"INSERT INTO apps ({_APP_COLUMNS}) VALUES ({_marks(10)})",  # noqa: S608 - fixed column list
             (
                 row.app_id,
@@ -164,22 +187,22 @@ class SqlTx:
 
     async def update_app(self, app_id: str, *, scopes: str | None, token_ttl: int | None, updated_at: str) -> None:
         if scopes is not None:
-            await self._run("UPDATE apps SET scopes = ? WHERE app_id = ?", (scopes, app_id))
+            await self._send("UPDATE apps SET scopes = ? WHERE app_id = ?", (scopes, app_id))
         if token_ttl is not None:
-            await self._run("UPDATE apps SET token_ttl = ? WHERE app_id = ?", (token_ttl, app_id))
-        await self._run("UPDATE apps SET updated_at = ? WHERE app_id = ?", (updated_at, app_id))
+            await self._send("UPDATE apps SET token_ttl = ? WHERE app_id = ?", (token_ttl, app_id))
+        await self._send("UPDATE apps SET updated_at = ? WHERE app_id = ?", (updated_at, app_id))
 
     async def deactivate_app(self, app_id: str, when: str) -> None:
-        await self._run(
+        await self._send(
             "UPDATE apps SET status = 'inactive', deregistered_at = ?, updated_at = ? WHERE app_id = ?",
             (when, when, app_id),
         )
-        await self._run("UPDATE launch_tokens SET consumed = 1 WHERE app_id = ? AND consumed = 0", (app_id,))
+        await self._send("UPDATE launch_tokens SET consumed = 1 WHERE app_id = ? AND consumed = 0", (app_id,))
 
     # -- launch tokens and nonces -----------------------------------------------------------------------------
 
     async def insert_launch_token(self, row: LaunchTokenRow) -> None:
-        await self._run(
+        await self._send(
             "INSERT INTO launch_tokens (token_hash, agent_name, allowed_scope, max_ttl, single_use, expires_at,"
             " created_by, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -195,36 +218,20 @@ class SqlTx:
         )
 
     async def launch_token(self, token_hash: str) -> LaunchTokenRow | None:
-        row = await self._row(
-            "SELECT token_hash, agent_name, allowed_scope, max_ttl, single_use, expires_at, created_by, app_id,"
-            " consumed FROM launch_tokens WHERE token_hash = ?",
-            (token_hash,),
-        )
-        if row is None:
-            return None
-        return LaunchTokenRow(
-            str(row[0]),
-            str(row[1]),
-            str(row[2]),
-            int(row[3]),
-            bool(row[4]),
-            float(row[5]),
-            str(row[6]),
-            row[7],
-            bool(row[8]),
-        )
+        row = await self._row(f"SELECT {_LAUNCH_COLUMNS} FROM launch_tokens WHERE token_hash = ?", (token_hash,))  # noqa: S608
+        return None if row is None else _launch_row(row)
 
-    async def use_launch_token(self, token_hash: str, now: float) -> bool:
+    async def use_launch_token(self, token_hash: str, now: float) -> LaunchTokenRow | None:
         # One statement: of two registrations racing on a single-use token, the second finds it consumed.
         row = await self._row(
-            "UPDATE launch_tokens SET consumed = single_use, uses = uses + 1"
-            " WHERE token_hash = ? AND consumed = 0 AND expires_at > ? RETURNING token_hash",
+            "UPDATE launch_tokens SET consumed = single_use, uses = uses + 1"  # noqa: S608 - fixed column list
+            f" WHERE token_hash = ? AND consumed = 0 AND expires_at > ? RETURNING {_LAUNCH_COLUMNS}",
             (token_hash, now),
         )
-        return row is not None
+        return None if row is None else _launch_row(row)
 
     async def insert_nonce(self, nonce: str, expires_at: float) -> None:
-        await self._run("INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
+        await self._send("INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
 
     async def nonce_expiry(self, nonce: str) -> float | None:
         row = await self._row("SELECT expires_at FROM nonces WHERE nonce = ?", (nonce,))
@@ -237,7 +244,7 @@ class SqlTx:
     # -- agents and tokens ------------------------------------------------------------------------------------
 
     async def insert_agent(self, row: AgentRow) -> None:
-        await self._run(
+        await self._send(
             "INSERT INTO agents (agent_id, public_key, orch_id, task_id, scope, app_id, agent_name, registered_at,"
             " registered_epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -258,7 +265,7 @@ class SqlTx:
 
     async def insert_token(self, record: TokenRecord) -> None:
         r = record
-        await self._run(
+        await self._send(
             "INSERT INTO tokens (jti, sub, kind, task_id, orch_id, chain_root, lineage, parent_lineage, renewed_from,"
             " ttl, exp_cap, iat, exp, renew_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -279,7 +286,7 @@ class SqlTx:
             ),
         )
         if r.audience:
-            await self._run("INSERT INTO token_audiences (jti, audience) VALUES (?, ?)", (r.jti, r.audience))
+            await self._send("INSERT INTO token_audiences (jti, audience) VALUES (?, ?)", (r.jti, r.audience))
 
     async def token(self, jti: str) -> TokenRecord | None:
         row = await self._row(f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE t.jti = ?", (jti,))  # noqa: S608
@@ -346,7 +353,7 @@ class SqlTx:
 
     # -- audit ------------------------------------------------------------------------------------------------
 
-    async def append_audit(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def append_audit(self, fields: dict[str, Any]) -> None:
         await self.serialize()
         tail = await self._row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
         seq, prev_hash = (int(tail[0]) + 1, str(tail[1])) if tail else (1, GENESIS_HASH)
@@ -354,11 +361,10 @@ class SqlTx:
         event: dict[str, Any] = {"id": f"evt-{seq:06d}", "timestamp": rfc3339_nano(ts), **fields}
         event["hash"] = event_hash(prev_hash, event)
         event["prev_hash"] = prev_hash
-        await self._run(
+        await self._send(
             f"INSERT INTO audit_events (seq, ts_ns, {_AUDIT_LIST}) VALUES (?, ?, {_marks(len(AUDIT_COLUMNS))})",  # noqa: S608
             (seq, ts, *(event[name] for name in AUDIT_COLUMNS)),
         )
-        return event
 
     async def audit_events(self, where: str, args: Sequence[Any], limit: int, offset: int) -> list[dict[str, Any]]:
         rows = await self._rows(
@@ -389,7 +395,7 @@ class SqlTx:
             jtis = [str(row[0]) for row in rows]
             if not jtis:
                 return 0
-            await self._run(f"DELETE FROM token_audiences WHERE jti IN ({_marks(len(jtis))})", jtis)  # noqa: S608
+            await self._send(f"DELETE FROM token_audiences WHERE jti IN ({_marks(len(jtis))})", jtis)  # noqa: S608
             return await self._run(f"DELETE FROM tokens WHERE jti IN ({_marks(len(jtis))})", jtis)  # noqa: S608
         sql = _PURGE.get(kind)
         if sql is None:

@@ -183,9 +183,11 @@ class Tx(Protocol):
     # -- launch tokens and nonces ---------------------------------------------------------------------------
     async def insert_launch_token(self, row: LaunchTokenRow) -> None: ...
     async def launch_token(self, token_hash: str) -> LaunchTokenRow | None: ...
-    async def use_launch_token(self, token_hash: str, now: float) -> bool:
-        """Count one use (a single-use token is consumed); ``False`` when it is unknown, expired or spent — under
-        concurrency exactly one of several callers gets ``True`` for a single-use token."""
+    async def use_launch_token(self, token_hash: str, now: float) -> LaunchTokenRow | None:
+        """Count one use (a single-use token is consumed) and return the token as it was; ``None`` when it is
+        unknown, expired or spent — under concurrency exactly one of several callers gets it for a single-use
+        token (the others wait for that one's transaction, and find it spent, or usable again if it rolled
+        back)."""
         ...
 
     async def insert_nonce(self, nonce: str, expires_at: float) -> None: ...
@@ -227,8 +229,9 @@ class Tx(Protocol):
         ...
 
     # -- audit ----------------------------------------------------------------------------------------------
-    async def append_audit(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Chain and store one event (``fields``: the API fields but ``id``, ``hash``, ``prev_hash``)."""
+    async def append_audit(self, fields: dict[str, Any]) -> None:
+        """Chain and store one event with the transaction (``fields``: the API fields but ``id``, ``timestamp``,
+        ``hash`` and ``prev_hash``, which the store sets; a backend may chain them only at commit)."""
         ...
 
     async def audit_events(self, where: str, args: Sequence[Any], limit: int, offset: int) -> list[dict[str, Any]]:

@@ -29,10 +29,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import ConfigurationError
-from ._migrations import LATEST, MIGRATIONS
+from ._migrations import LATEST, MIGRATIONS, SERIAL_LOCK
 from ._mirror import RevocationMirror
 from ._settings import redact_url
 from ._sqltx import SqlTx
@@ -42,7 +44,6 @@ __all__ = ["PostgresStore", "PostgresTx", "connect_once"]
 
 logger = logging.getLogger("agentwrit_tools.broker")
 
-SERIAL_LOCK = 0x61677772_6974  # the advisory lock serialising chain and rule writes ("agwrit")
 MIGRATION_LOCK = SERIAL_LOCK + 1
 CHANNEL = "agentwrit_revocations"
 _CONNECT_TIMEOUT = 5
@@ -57,13 +58,26 @@ def _pg(sql: str) -> str:
 
 
 class PostgresTx(SqlTx):
-    """The operations on one pooled connection (inside a transaction, or autocommit reads)."""
+    """The operations on one pooled connection (inside a transaction, or autocommit reads).
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], *, in_transaction: bool) -> None:
+    A transaction runs in psycopg's pipeline mode: statements whose result is not needed (inserts, the lock) are
+    sent without waiting for an answer, so a registration costs three round trips, not ten; a read, or
+    :meth:`_run`'s row count, waits for everything sent before it.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        in_transaction: bool,
+        pipeline: psycopg.AsyncPipeline | None = None,
+    ) -> None:
         self._conn = conn
+        self._pipeline = pipeline
         self._in_transaction = in_transaction
         self._serialized = False
         self.added: list[tuple[str, str, int | None]] = []
+        self.events: list[dict[str, Any]] = []
 
     async def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cur = await self._conn.execute(_pg(sql), args)
@@ -75,12 +89,33 @@ class PostgresTx(SqlTx):
 
     async def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
         cur = await self._conn.execute(_pg(sql), args)
+        if self._pipeline is not None:
+            await self._pipeline.sync()
         return cur.rowcount
+
+    async def _send(self, sql: str, args: Sequence[Any] = ()) -> None:
+        await self._conn.execute(_pg(sql), args)
 
     async def serialize(self) -> None:
         if self._in_transaction and not self._serialized:
+            # Sent, not awaited: the server grants it before it runs anything this transaction sends next.
             await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (SERIAL_LOCK,))
             self._serialized = True
+
+    async def append_audit(self, fields: dict[str, Any]) -> None:
+        """Kept until commit, when ``agentwrit_append_audit`` chains them inside the database under the lock —
+        which is then held for the server's own work only, not for round trips to this replica."""
+        if not self._in_transaction:
+            raise RuntimeError("audit events are appended in a transaction")
+        self.events.append(fields)
+
+    async def flush_and_commit(self) -> None:
+        """Chain the buffered events and commit, in one round trip."""
+        if self.events:
+            await self._conn.execute("SELECT agentwrit_append_audit(%s)", (Jsonb(self.events),))
+        await self._conn.execute("COMMIT")
+        if self._pipeline is not None:
+            await self._pipeline.sync()
 
     async def add_rule(self, level: str, target: str, revoked_at: str, forget_after: int | None) -> bool:
         added = await super().add_rule(level, target, revoked_at, forget_after)
@@ -231,9 +266,18 @@ class PostgresStore:
     async def transaction(self) -> AsyncIterator[PostgresTx]:
         pool = self._live_pool()
         try:
-            async with pool.connection() as conn, conn.transaction():
-                tx = PostgresTx(conn, in_transaction=True)
-                yield tx
+            async with pool.connection() as conn:
+                try:
+                    async with conn.pipeline() as pipeline:
+                        await conn.execute("BEGIN")
+                        tx = PostgresTx(conn, in_transaction=True, pipeline=pipeline)
+                        yield tx
+                        await tx.flush_and_commit()
+                except BaseException:
+                    if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                        with contextlib.suppress(psycopg.Error):
+                            await conn.execute("ROLLBACK")
+                    raise
         except _FAULTS:
             self._check_pool()
             raise StoreUnavailable() from None

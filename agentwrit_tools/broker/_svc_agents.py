@@ -5,12 +5,14 @@ operator or app by presenting a launch token. The order of checks is deliberate:
 
 1. malformed input → 400, nothing touched;
 2. unknown, expired or used launch token → 401;
-3. requested scope beyond the launch token's ``allowed_scope`` → 403 ``scope_violation`` — *before* anything is
-   consumed, so an over-asking agent does not burn its single-use launch token;
+3. requested scope beyond the launch token's ``allowed_scope`` → 403 ``scope_violation``;
 4. unknown or expired nonce, bad key or signature → 401;
-5. then, in one transaction: nonce consumed, launch token used, agent recorded, token issued. Consuming is one
-   conditional statement each, so when several registrations (on any replicas) race on one nonce or one
-   single-use launch token, exactly one succeeds and the others get the same 401 as a replay.
+5. the agent recorded, its token issued.
+
+All of it is one transaction: the launch token and the nonce are taken by one conditional statement each as the
+checks reach them, and any refusal rolls the transaction back — so an over-asking agent does not burn its
+single-use launch token, and when several registrations (on any replicas) race on one nonce or one single-use
+launch token, exactly one succeeds and the others get the same 401 as a replay.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from ..scopes import uncovered
 from . import _audit
 from ._audience import requested_audience
 from ._bodies import req_identifier, req_scope_list, req_str
-from ._core import BrokerCore
+from ._core import BrokerCore, Issued
 from ._problems import Problem, unauthorized
 from ._secrets import random_hex, sha256_hex
-from ._store import AgentRow
+from ._store import AgentRow, LaunchTokenRow, Tx
 from ._timefmt import rfc3339_nano
 
 __all__ = ["issue_challenge", "register_agent"]
@@ -50,13 +52,85 @@ def _bad_nonce() -> Problem:
     return unauthorized("nonce is invalid, expired or already used")
 
 
-class _Lost(Exception):
-    """A registration that lost a race for its nonce or launch token (its transaction rolls back)."""
+class _Refused(Exception):
+    """A registration refused inside its transaction (which rolls back); audited once it has."""
 
-    def __init__(self, problem: Problem, why: str) -> None:
+    def __init__(self, problem: Problem, why: str, *, anonymous: bool = False) -> None:
         super().__init__(why)
         self.problem = problem
         self.why = why
+        self.anonymous = anonymous
+
+
+def _check_proof(public_key_b64: str, signature_b64: str, nonce: str) -> None:
+    """The agent's signature over the nonce, by an acceptable key.
+
+    Raises:
+        _Refused: a malformed or refused key, or a bad signature.
+    """
+    try:
+        public_key = _public_key(_b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key"))
+        public_key.verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
+    except Problem as problem:
+        raise _Refused(problem, problem.detail) from None
+    except (InvalidSignature, ValueError):
+        raise _Refused(unauthorized("signature verification failed"), "bad signature") from None
+
+
+async def _record_agent(
+    core: BrokerCore,
+    tx: Tx,
+    agent_id: str,
+    launch: LaunchTokenRow,
+    public_key_b64: str,
+    body: dict[str, Any],
+    requested: list[str],
+    audience: str | None,
+) -> Issued:
+    """The agent, its first token and their two audit events, in the registration's transaction."""
+    task_id, orch_id = str(body["task_id"]), str(body["orch_id"])
+    registered_ns = time.time_ns()
+    await tx.insert_agent(
+        AgentRow(
+            agent_id=agent_id,
+            public_key=public_key_b64,
+            orch_id=orch_id,
+            task_id=task_id,
+            scope=json.dumps(requested),
+            app_id=launch.app_id,
+            agent_name=launch.agent_name,
+            registered_at=rfc3339_nano(registered_ns),
+            registered_epoch=registered_ns // 1_000_000_000,
+        )
+    )
+    issued = await core.mint(
+        tx,
+        sub=agent_id,
+        scope=requested,
+        ttl=launch.max_ttl,
+        kind="agent",
+        task_id=task_id,
+        orch_id=orch_id,
+        audience=audience,
+    )
+    await _audit.append(
+        tx,
+        "agent_registered",
+        agent_id=agent_id,
+        task_id=task_id,
+        orch_id=orch_id,
+        detail=f"agent {launch.agent_name[:200]} registered with scope {','.join(requested)}",
+    )
+    await _audit.append(
+        tx,
+        "token_issued",
+        agent_id=agent_id,
+        task_id=task_id,
+        orch_id=orch_id,
+        detail=f"scope {','.join(requested)}, ttl {issued.expires_in}s",
+        resource=issued.claims["jti"],
+    )
+    return issued
 
 
 async def issue_challenge(core: BrokerCore) -> dict[str, Any]:
@@ -116,84 +190,31 @@ async def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, An
         )
 
     token_hash = sha256_hex(launch_token)
-    async with core.store.reader() as reader:
-        row = await reader.launch_token(token_hash)
-        nonce_expiry = await reader.nonce_expiry(nonce) if _HEX64.fullmatch(nonce) else None
-    now = time.time()
-    if row is None or row.consumed or row.expires_at <= now:
-        raise await refuse(_bad_launch_token(), "bad launch token", anonymous=True)
-    allowed = json.loads(row.allowed_scope)
-    missing = uncovered(allowed, requested)
-    if missing:
-        raise await refuse(
-            Problem(
-                403,
-                "scope_violation",
-                f"requested scope exceeds the launch token's allowed_scope: {', '.join(missing)}",
-            ),
-            f"requested {','.join(requested)} beyond allowed {','.join(allowed)}",
-        )
-    if nonce_expiry is None or nonce_expiry <= now:
-        raise await refuse(_bad_nonce(), "bad nonce")
-    try:
-        public_key = _public_key(_b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key"))
-        public_key.verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
-    except Problem as problem:
-        raise await refuse(problem, problem.detail) from None
-    except (InvalidSignature, ValueError):
-        raise await refuse(unauthorized("signature verification failed"), "bad signature") from None
-
     agent_id = f"spiffe://{core.settings.trust_domain}/agent/{orch_id}/{task_id}/{random_hex(8)}"
-    agent_name = row.agent_name
+    now = time.time()
     try:
         async with core.tx() as tx:
-            # Lost races (another registration took the nonce or the single-use launch token first) end here.
-            if not await tx.take_nonce(nonce, now):
-                raise _Lost(_bad_nonce(), "nonce already used")
-            if not await tx.use_launch_token(token_hash, now):
-                raise _Lost(_bad_launch_token(), "launch token already used")
-            registered_ns = time.time_ns()
-            await tx.insert_agent(
-                AgentRow(
-                    agent_id=agent_id,
-                    public_key=public_key_b64,
-                    orch_id=orch_id,
-                    task_id=task_id,
-                    scope=json.dumps(requested),
-                    app_id=row.app_id,
-                    agent_name=agent_name,
-                    registered_at=rfc3339_nano(registered_ns),
-                    registered_epoch=registered_ns // 1_000_000_000,
+            # Each check in the order above; any refusal rolls the transaction back, so a launch token taken
+            # here is not spent by a refused request. Racing registrations wait for each other on the token.
+            row = await tx.use_launch_token(token_hash, now)
+            if row is None:
+                raise _Refused(_bad_launch_token(), "bad launch token", anonymous=True)
+            allowed = json.loads(row.allowed_scope)
+            missing = uncovered(allowed, requested)
+            if missing:
+                raise _Refused(
+                    Problem(
+                        403,
+                        "scope_violation",
+                        f"requested scope exceeds the launch token's allowed_scope: {', '.join(missing)}",
+                    ),
+                    f"requested {','.join(requested)} beyond allowed {','.join(allowed)}",
                 )
-            )
-            issued = await core.mint(
-                tx,
-                sub=agent_id,
-                scope=requested,
-                ttl=row.max_ttl,
-                kind="agent",
-                task_id=task_id,
-                orch_id=orch_id,
-                audience=audience,
-            )
-            await _audit.append(
-                tx,
-                "agent_registered",
-                agent_id=agent_id,
-                task_id=task_id,
-                orch_id=orch_id,
-                detail=f"agent {agent_name[:200]} registered with scope {','.join(requested)}",
-            )
-            await _audit.append(
-                tx,
-                "token_issued",
-                agent_id=agent_id,
-                task_id=task_id,
-                orch_id=orch_id,
-                detail=f"scope {','.join(requested)}, ttl {issued.expires_in}s",
-                resource=issued.claims["jti"],
-            )
-    except _Lost as lost:
-        raise await refuse(lost.problem, lost.why) from None
+            if not _HEX64.fullmatch(nonce) or not await tx.take_nonce(nonce, now):
+                raise _Refused(_bad_nonce(), "bad nonce")
+            _check_proof(public_key_b64, signature_b64, nonce)
+            issued = await _record_agent(core, tx, agent_id, row, public_key_b64, body, requested, audience)
+    except _Refused as refused:
+        raise await refuse(refused.problem, refused.why, anonymous=refused.anonymous) from None
     core.metrics.registrations.labels(status="success").inc()
     return {"agent_id": agent_id, "access_token": issued.token, "expires_in": issued.expires_in}

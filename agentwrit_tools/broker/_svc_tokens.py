@@ -158,9 +158,12 @@ async def release(core: BrokerCore, authorization: str | None, path: str) -> Non
     row = await _row_for(core, claims)
     try:
         async with core.tx() as tx:
-            if await core.revocations.claims_revoked_in(tx, claims):
+            # Its own token rule already there: released (or revoked) a moment ago, maybe on another replica.
+            # (An agent-, task- or chain-level rule was refused by the bearer check; releasing such a token
+            # anyway would only add a redundant rule.)
+            added, victims = await core.revocations.revoke_token(tx, row, cascade=True)
+            if not added:
                 raise _Revoked
-            _, victims = await core.revocations.revoke_token(tx, row, cascade=True)
             await _audit.append(
                 tx,
                 "token_released",
