@@ -130,20 +130,29 @@ class Revocations:
         Returns:
             (whether this call added the rule — ``False``: it was already revoked, the cascade's victims).
         """
-        added = await self.add_rule(tx, "token", row.jti, exp=row.exp)
-        if added:
-            self._metrics.tokens_revoked.labels(level="token").inc()
-        victims = await self.cascade_from(tx, [row.lineage]) if added and cascade and self.cascade else []
-        return added, victims
+        walk = cascade and self.cascade
+        added, children = await tx.add_token_rule(
+            row.jti, rfc3339_nano(time.time_ns()), row.exp, children_of=row.lineage if walk else None
+        )
+        if not added:
+            return False, []
+        self._metrics.tokens_revoked.labels(level="token").inc()
+        return True, await self.cascade_from(tx, [row.lineage], first=children) if walk else []
 
-    async def cascade_from(self, tx: Tx, lineages: Iterable[str]) -> list[TokenRow]:
-        """Revoke every live token delegated (transitively) from the given lineages, auditing each."""
+    async def cascade_from(
+        self, tx: Tx, lineages: Iterable[str], *, first: list[TokenRow] | None = None
+    ) -> list[TokenRow]:
+        """Revoke every live token delegated (transitively) from the given lineages, auditing each.
+
+        ``first``: the tokens delegated from ``lineages``, when the caller already read them.
+        """
         now = int(time.time())
         seen = set(lineages)
         frontier = list(seen)
         victims: list[TokenRow] = []
         while frontier:
-            rows = await tx.delegated_from(frontier)
+            rows = first if first is not None else await tx.delegated_from(frontier)
+            first = None
             frontier = []
             for row in rows:
                 if row.lineage not in seen:

@@ -23,7 +23,7 @@ from ..auditchain import GENESIS_HASH, event_hash
 from ._store import AgentRow, AppRow, FeedRow, KeyRow, LaunchTokenRow, TokenRecord
 from ._timefmt import now_ns, rfc3339_nano
 
-__all__ = ["AUDIT_COLUMNS", "SqlTx"]
+__all__ = ["ADD_RULE", "AUDIT_COLUMNS", "CHILDREN", "SqlTx", "token_record"]
 
 AUDIT_COLUMNS = (
     "id",
@@ -50,6 +50,11 @@ _RECORD_COLUMNS = (
     " t.ttl, t.exp_cap, t.iat, t.renew_until, a.audience"
 )
 _RECORD_FROM = "tokens t LEFT JOIN token_audiences a ON a.jti = t.jti"
+ADD_RULE = (
+    "INSERT INTO revocations (level, target, revoked_at, forget_after) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (level, target) DO NOTHING"
+)
+CHILDREN = f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE t.parent_lineage = ?"  # noqa: S608
 _MATCH_COLUMNS = frozenset({"jti", "sub", "task_id", "chain_root"})
 _REVOKED = (
     "SELECT 1 FROM revocations WHERE (level = 'token' AND target = ?) OR (level = 'agent' AND target = ?)"
@@ -85,7 +90,7 @@ def _launch_row(row: Sequence[Any]) -> LaunchTokenRow:
     )
 
 
-def _token(row: Sequence[Any]) -> TokenRecord:
+def token_record(row: Sequence[Any]) -> TokenRecord:
     return TokenRecord(*row)
 
 
@@ -290,7 +295,7 @@ class SqlTx:
 
     async def token(self, jti: str) -> TokenRecord | None:
         row = await self._row(f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE t.jti = ?", (jti,))  # noqa: S608
-        return None if row is None else _token(row)
+        return None if row is None else token_record(row)
 
     async def audience_of(self, jti: str) -> str | None:
         row = await self._row("SELECT audience FROM token_audiences WHERE jti = ?", (jti,))
@@ -304,7 +309,7 @@ class SqlTx:
             f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE t.{column} = ? AND t.exp > ?",  # noqa: S608
             (target, now),
         )
-        return [_token(row) for row in rows]
+        return [token_record(row) for row in rows]
 
     async def live_tokens_of_app(self, app_id: str, now: int) -> list[TokenRecord]:
         await self.serialize()
@@ -313,7 +318,7 @@ class SqlTx:
             " (SELECT agent_id FROM agents WHERE app_id = ?)) AND t.exp > ?",
             (f"app:{app_id}", app_id, now),
         )
-        return [_token(row) for row in rows]
+        return [token_record(row) for row in rows]
 
     async def delegated_from(self, lineages: Sequence[str]) -> list[TokenRecord]:
         await self.serialize()
@@ -324,19 +329,22 @@ class SqlTx:
                 f"SELECT {_RECORD_COLUMNS} FROM {_RECORD_FROM} WHERE t.parent_lineage IN ({_marks(len(batch))})",  # noqa: S608
                 batch,
             )
-            found.extend(_token(row) for row in rows)
+            found.extend(token_record(row) for row in rows)
         return found
 
     # -- revocation rules -------------------------------------------------------------------------------------
 
     async def add_rule(self, level: str, target: str, revoked_at: str, forget_after: int | None) -> bool:
         await self.serialize()
-        changed = await self._run(
-            "INSERT INTO revocations (level, target, revoked_at, forget_after) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (level, target) DO NOTHING",
-            (level, target, revoked_at, forget_after),
-        )
+        changed = await self._run(ADD_RULE, (level, target, revoked_at, forget_after))
         return changed == 1
+
+    async def add_token_rule(
+        self, jti: str, revoked_at: str, forget_after: int | None, *, children_of: str | None = None
+    ) -> tuple[bool, list[TokenRecord]]:
+        added = await self.add_rule("token", jti, revoked_at, forget_after)
+        children = await self.delegated_from([children_of]) if added and children_of is not None else []
+        return added, children
 
     async def rule_matches(self, jti: str, sub: str, task_id: str, chain_root: str | None) -> bool:
         await self.serialize()

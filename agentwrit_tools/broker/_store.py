@@ -220,6 +220,14 @@ class Tx(Protocol):
         housekeeping may drop it (a ``token`` rule once the token has expired); ``None`` keeps it forever."""
         ...
 
+    async def add_token_rule(
+        self, jti: str, revoked_at: str, forget_after: int | None, *, children_of: str | None = None
+    ) -> tuple[bool, list[TokenRecord]]:
+        """A ``token`` rule for ``jti`` (see :meth:`add_rule`) and, with ``children_of``, the tokens delegated from
+        that lineage, read after the rule — the release path's two steps, in one round trip where the backend
+        can (the ordering lock is held meanwhile)."""
+        ...
+
     async def rule_matches(self, jti: str, sub: str, task_id: str, chain_root: str | None) -> bool:
         """Whether a stored rule revokes a token with these identifiers (the authoritative answer)."""
         ...

@@ -37,8 +37,8 @@ from ..errors import ConfigurationError
 from ._migrations import LATEST, MIGRATIONS, SERIAL_LOCK
 from ._mirror import RevocationMirror
 from ._settings import redact_url
-from ._sqltx import SqlTx
-from ._store import StoreUnavailable
+from ._sqltx import ADD_RULE, CHILDREN, SqlTx, token_record
+from ._store import StoreUnavailable, TokenRecord
 
 __all__ = ["PostgresStore", "PostgresTx", "connect_once"]
 
@@ -122,6 +122,24 @@ class PostgresTx(SqlTx):
         if added:
             self.added.append((level, target, forget_after))
         return added
+
+    async def add_token_rule(
+        self, jti: str, revoked_at: str, forget_after: int | None, *, children_of: str | None = None
+    ) -> tuple[bool, list[TokenRecord]]:
+        """Both statements sent before either answer is awaited: one round trip under the ordering lock."""
+        await self.serialize()
+        inserted = await self._conn.execute(_pg(ADD_RULE), ("token", jti, revoked_at, forget_after))
+        children = await self._conn.execute(_pg(CHILDREN), (children_of,)) if children_of is not None else None
+        if children is not None:
+            rows = await children.fetchall()  # answers both: the pipeline syncs everything sent before
+        else:
+            rows = []
+            if self._pipeline is not None:
+                await self._pipeline.sync()
+        added = inserted.rowcount == 1
+        if added:
+            self.added.append(("token", jti, forget_after))
+        return added, [token_record(row) for row in rows] if added else []
 
 
 def _reason(exc: BaseException) -> str:
