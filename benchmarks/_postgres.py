@@ -11,11 +11,13 @@ Each user of it gets a database of its own (:meth:`LocalPostgres.create_database
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -77,6 +79,15 @@ class LocalPostgres:
         name = f"{prefix}_{secrets.token_hex(6)}"
         self.execute(f"CREATE DATABASE {name}")
         return with_database(self.url, name)
+
+    @contextlib.contextmanager
+    def database(self, prefix: str = "agentwrit") -> Iterator[str]:
+        """A new, empty database for the ``with`` block (dropped after it); yields its URL."""
+        url = self.create_database(prefix)
+        try:
+            yield url
+        finally:
+            self.drop_database(url)
 
     def drop_database(self, url: str) -> None:
         name = urlsplit(url).path.lstrip("/")

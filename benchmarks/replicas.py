@@ -15,7 +15,6 @@ most 1 s either way; a replica that cannot confirm its copy is that fresh answer
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 import secrets
@@ -24,7 +23,6 @@ import time
 from collections.abc import Iterator
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agentwrit_tools.client import AsyncBroker
 
@@ -32,6 +30,7 @@ from ._broker import BrokerProcess, check, setup_app
 from ._harness import Benchmark, Context, Figure
 from ._postgres import LocalPostgres
 from ._timing import Latencies, Series, calibrate
+from .broker_throughput import _register_request
 
 __all__ = ["BENCHMARK", "WORKERS", "run"]
 
@@ -73,7 +72,8 @@ def _throughput(ctx: Context, urls: list[str], client_id: str, client_secret: st
     return series
 
 
-def _register(client: httpx.Client, urls: list[str], admin: dict[str, str], task: str) -> tuple[str, str]:
+def _register(client: httpx.Client, urls: list[str], admin: dict[str, str], number: int) -> tuple[str, str]:
+    """Launch token and registration on the first replica, the challenge from the second."""
     launch = check(
         client.post(
             urls[0] + "/v1/admin/launch-tokens",
@@ -82,18 +82,10 @@ def _register(client: httpx.Client, urls: list[str], admin: dict[str, str], task
         ),
         "launch token",
     )
-    nonce = str(check(client.get(urls[1] + "/v1/challenge"), "challenge")["nonce"])
-    key = Ed25519PrivateKey.generate()
-    body = {
-        "launch_token": launch["launch_token"],
-        "nonce": nonce,
-        "public_key": base64.b64encode(key.public_key().public_bytes_raw()).decode(),
-        "signature": base64.b64encode(key.sign(bytes.fromhex(nonce))).decode(),
-        "orch_id": "bench",
-        "task_id": task,
-        "requested_scope": ["read:bench:x"],
-    }
-    registered = check(client.post(urls[0] + "/v1/register", json=body), "register")
+    challenge = check(client.get(urls[1] + "/v1/challenge"), "challenge")
+    registered = check(
+        client.post(urls[0] + "/v1/register", json=_register_request(launch, challenge, number)), "register"
+    )
     return str(registered["agent_id"]), str(registered["access_token"])
 
 
@@ -107,7 +99,7 @@ def _propagation(ctx: Context, urls: list[str], admin: dict[str, str], rounds: i
     with httpx.Client(timeout=30.0) as client:
         for n in range(rounds):
             source, target = (urls[0], urls[1]) if n % 2 == 0 else (urls[1], urls[0])
-            agent_id, token = _register(client, [source, target], admin, f"prop-{n}")
+            agent_id, token = _register(client, [source, target], admin, n)
             if not _valid(client, target, token):
                 raise RuntimeError("a fresh token did not validate on the other replica")
             revoke = client.post(source + "/v1/revoke", json={"level": "agent", "target": agent_id}, headers=admin)
@@ -131,15 +123,6 @@ def _replicas(database_url: str, count: int, env: dict[str, str]) -> Iterator[li
         ]
 
 
-@contextlib.contextmanager
-def _database(postgres: LocalPostgres) -> Iterator[str]:
-    url = postgres.create_database("bench")
-    try:
-        yield url
-    finally:
-        postgres.drop_database(url)
-
-
 def run(ctx: Context) -> list[Figure]:
     options = ctx.options
     rounds = options.size(60, 6)
@@ -156,7 +139,7 @@ def run(ctx: Context) -> list[Figure]:
     rates: dict[int, Series] = {}
     with LocalPostgres() as postgres:
         for count in (1, 2):
-            with _database(postgres) as url, _replicas(url, count, env) as processes:
+            with postgres.database("bench") as url, _replicas(url, count, env) as processes:
                 app = setup_app(processes[0])
                 urls = [process.url for process in processes]
                 rates[count] = _throughput(ctx, urls, app.client_id, app.client_secret)
@@ -170,7 +153,7 @@ def run(ctx: Context) -> list[Figure]:
                 if count == 2:
                     notify = _propagation(ctx, urls, app.admin_headers, rounds)
         with (
-            _database(postgres) as url,
+            postgres.database("bench") as url,
             _replicas(url, 2, {**env, "AGENTWRIT_REVOCATION_NOTIFY": "false"}) as processes,
         ):
             app = setup_app(processes[0])

@@ -90,11 +90,8 @@ def postgres() -> Iterator[Any]:
 @pytest.fixture
 def postgres_url(postgres: Any) -> Iterator[str]:
     """The URL of a fresh, empty database of the test's own (dropped afterwards)."""
-    url = postgres.create_database("test")
-    try:
+    with postgres.database("test") as url:
         yield url
-    finally:
-        postgres.drop_database(url)
 
 
 @pytest.fixture

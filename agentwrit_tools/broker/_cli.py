@@ -221,8 +221,7 @@ def keys_command(args: argparse.Namespace) -> int:
         )
 
     async def rotate_keys() -> tuple[str, float]:
-        from ._core import require_keyring
-        from ._keyset import load_keys, rotate
+        from ._keyset import load_keys, require_keyring, rotate
         from ._stores import open_store
 
         keyring = require_keyring(settings)

@@ -23,9 +23,9 @@ from . import _audit, _jwt
 from ._audience import expected_audience
 from ._denials import DenialWindows, request_peer
 from ._files import check_private
-from ._keyring import ENV_KEYRING_SECRET, Keyring
+from ._keyring import Keyring
 from ._keys import SigningKey, key_from_file
-from ._keyset import KeySet, LiveKeys, load_keys
+from ._keyset import KeySet, LiveKeys, load_keys, require_keyring
 from ._metrics import BrokerMetrics
 from ._problems import Problem, bad_request, insufficient_scope, unauthorized
 from ._ratelimit import RateLimiter
@@ -35,7 +35,7 @@ from ._settings import BrokerSettings
 from ._store import Store, StoreUnavailable, Tx
 from ._verified import VerifiedTokens
 
-__all__ = ["BrokerCore", "Issued", "principal_kind", "require_keyring"]
+__all__ = ["BrokerCore", "Issued", "principal_kind"]
 
 logger = logging.getLogger("agentwrit_tools.broker")
 
@@ -46,13 +46,6 @@ async def _no_record(
     event_type: str, *, claims: dict[str, Any] | None = None, anonymous: bool | None = None, **fields: Any
 ) -> None:
     """Stand-in for :meth:`BrokerCore.record_denial` when the caller audits the refusal itself."""
-
-
-def _kid_of(token: str) -> object:
-    try:
-        return _jwt.decode_unverified_header(token).get("kid")
-    except _jwt.TokenInvalid:
-        return None
 
 
 def principal_kind(claims: dict[str, Any]) -> str:
@@ -71,20 +64,6 @@ class Issued:
     token: str
     claims: dict[str, Any]
     expires_in: int
-
-
-def require_keyring(settings: BrokerSettings) -> Keyring | None:
-    """The keyring the settings configure; on PostgreSQL there must be one (shared keys are stored sealed).
-
-    Raises:
-        ConfigurationError: PostgreSQL without ``AGENTWRIT_KEYRING_SECRET``.
-    """
-    if settings.database_url is not None and settings.keyring_secret is None:
-        raise ConfigurationError(
-            f"on PostgreSQL the signing keys are stored in the shared database: set {ENV_KEYRING_SECRET} "
-            "(the same on every replica) to keep them encrypted at rest"
-        )
-    return Keyring(settings.keyring_secret) if settings.keyring_secret is not None else None
 
 
 class BrokerCore:
@@ -309,7 +288,7 @@ class BrokerCore:
             )
         except _jwt.TokenInvalid:
             # A key this replica does not hold yet (rotated in on another replica a moment ago)?
-            kid = _kid_of(token) if isinstance(token, str) else None
+            kid = _jwt.kid_of(token) if isinstance(token, str) else None
             if kid is not None and keys.for_kid(kid, now) is None and await self.live_keys.learn(kid):
                 return await self.verify(token)
             bound = await expected_audience(self.store, token) if isinstance(token, str) else None

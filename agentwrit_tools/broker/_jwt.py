@@ -21,6 +21,7 @@ __all__ = [
     "check_lifetime",
     "decode_unverified_header",
     "encode",
+    "kid_of",
     "verify",
 ]
 
@@ -59,6 +60,14 @@ def _json_object(segment: str) -> dict[str, Any]:
 def decode_unverified_header(token: str) -> dict[str, Any]:
     """The JOSE header, unverified: to pick the key by ``kid``, and for diagnostics and tests."""
     return _json_object(token.split(".", 1)[0])
+
+
+def kid_of(token: str) -> object:
+    """The ``kid`` a token's header names (unverified), or None when the header does not parse."""
+    try:
+        return decode_unverified_header(token).get("kid")
+    except TokenInvalid:
+        return None
 
 
 def _is_int(value: object) -> bool:

@@ -25,9 +25,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..errors import ConfigurationError
 from ._keyring import ENV_KEYRING_SECRET, Keyring, is_sealed
 from ._keys import SigningKey
+from ._settings import BrokerSettings
 from ._store import KeyRow, Store, StoreUnavailable, Tx
 
-__all__ = ["REFRESH_INTERVAL", "ROTATION_GRACE", "KeySet", "LiveKeys", "load_keys", "rotate"]
+__all__ = ["REFRESH_INTERVAL", "ROTATION_GRACE", "KeySet", "LiveKeys", "load_keys", "require_keyring", "rotate"]
 
 logger = logging.getLogger("agentwrit_tools.broker")
 
@@ -62,6 +63,20 @@ def _open(row: KeyRow, keyring: Keyring | None) -> SigningKey:
     if key.kid != row.kid:
         raise ConfigurationError(f"the stored signing key {row.kid[:12]}… does not match its kid (damaged row?)")
     return key
+
+
+def require_keyring(settings: BrokerSettings) -> Keyring | None:
+    """The keyring the settings configure; on PostgreSQL there must be one (shared keys are stored sealed).
+
+    Raises:
+        ConfigurationError: PostgreSQL without ``AGENTWRIT_KEYRING_SECRET``.
+    """
+    if settings.database_url is not None and settings.keyring_secret is None:
+        raise ConfigurationError(
+            f"on PostgreSQL the signing keys are stored in the shared database: set {ENV_KEYRING_SECRET} "
+            "(the same on every replica) to keep them encrypted at rest"
+        )
+    return Keyring(settings.keyring_secret) if settings.keyring_secret is not None else None
 
 
 def new_key_row(keyring: Keyring | None, now: float) -> tuple[KeyRow, SigningKey]:

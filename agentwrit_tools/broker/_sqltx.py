@@ -19,28 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..auditchain import GENESIS_HASH, event_hash
+from ..auditchain import GENESIS_HASH, HASHED_FIELDS, event_hash
 from ._store import AgentRow, AppRow, FeedRow, KeyRow, LaunchTokenRow, TokenRecord
 from ._timefmt import now_ns, rfc3339_nano
 
 __all__ = ["ADD_RULE", "AUDIT_COLUMNS", "CHILDREN", "SqlTx", "token_record"]
 
-AUDIT_COLUMNS = (
-    "id",
-    "timestamp",
-    "event_type",
-    "agent_id",
-    "task_id",
-    "orch_id",
-    "detail",
-    "resource",
-    "outcome",
-    "deleg_depth",
-    "deleg_chain_hash",
-    "bytes_transferred",
-    "hash",
-    "prev_hash",
-)
+AUDIT_COLUMNS = (*HASHED_FIELDS, "hash", "prev_hash")  # the API's fields, in the order the hash covers them
 _AUDIT_LIST = ", ".join(AUDIT_COLUMNS)
 _APP_COLUMNS = (
     "app_id, name, client_id, secret_hash, scopes, token_ttl, status, created_at, updated_at, deregistered_at"

@@ -11,12 +11,8 @@ from replica_support import Replicas
 
 @pytest.fixture(scope="module")
 def replicas(postgres: Any) -> Iterator[Replicas]:
-    url = postgres.create_database("replicas")
-    try:
-        with Replicas(url, 3) as running:
-            yield running
-    finally:
-        postgres.drop_database(url)
+    with postgres.database("replicas") as url, Replicas(url, 3) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
