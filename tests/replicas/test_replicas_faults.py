@@ -20,6 +20,7 @@ import pytest
 from replica_support import Replicas, audit_events, feed, register, valid
 from support import KEYRING_SECRET
 
+from agentwrit_tools import Verifier
 from agentwrit_tools.auditchain import verify_chain
 
 
@@ -27,6 +28,9 @@ from agentwrit_tools.auditchain import verify_chain
 def fresh_replicas(postgres: Any, postgres_url: str) -> Iterator[Replicas]:
     with Replicas(postgres_url, 3) as running:
         yield running
+
+
+JWKS_REFETCH = 10.5  # the client's jwks_refetch_interval (10 s), and a margin
 
 
 def _kid(token: str) -> str:
@@ -64,9 +68,19 @@ def test_keys_rotate_while_traffic_runs_and_no_request_fails(fresh_replicas: Rep
                 except httpx.HTTPError as exc:
                     failures.append(type(exc).__name__)
 
-    with httpx.Client(timeout=30) as client:
+    app = httpx.post(
+        replicas.urls[0] + "/v1/admin/apps",
+        json={"name": "rot-verifier", "scopes": ["read:feed:x"]},
+        headers={"Authorization": f"Bearer {admin}"},
+        timeout=30,
+    ).json()
+    # A resource server verifying locally (JWKS + revocation feed), set up before the rotation.
+    verifier = Verifier(replicas.urls[1], client_id=app["client_id"], client_secret=app["client_secret"])
+    with httpx.Client(timeout=30) as client, verifier:
         held = register(client, replicas.urls, admin, "rot-held")
         old_kid = _kid(held.token)
+        assert verifier.verify(held.token).jti
+        jwks_fetched = time.monotonic()
         workers = [threading.Thread(target=traffic, args=(k,)) for k in range(3)]
         for worker in workers:
             worker.start()
@@ -99,6 +113,14 @@ def test_keys_rotate_while_traffic_runs_and_no_request_fails(fresh_replicas: Rep
         for url in replicas.urls:
             assert _jwks_kids(client, url) == [new_kid, old_kid]  # the old key is published until it retires
             assert valid(client, url, held.token)  # and what it signed still verifies
+        fresh = register(client, replicas.urls, admin, "rot-after")
+        assert _kid(fresh.token) == new_kid
+        # The local verifier learns the new kid without a restart, at its next JWKS fetch for an unknown kid (at
+        # most one per JWKS_REFETCH seconds, so a flood of forged kids cannot become a flood of fetches).
+        time.sleep(max(0.0, jwks_fetched + JWKS_REFETCH - time.monotonic()))
+        assert verifier.verify(fresh.token).jti
+        assert verifier.verification_mode == "local"
+        assert verifier.verify(held.token).jti
 
 
 @dataclass
