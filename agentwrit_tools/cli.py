@@ -2,15 +2,18 @@
 
 ::
 
-    agentwrit-tools broker serve [--host 127.0.0.1] [--port 8080] [--db PATH] [--dev]
+    agentwrit-tools broker serve [--host 127.0.0.1] [--port 8080] [--db PATH|postgresql://…] [--dev]
                                  [--no-extensions] [--no-rate-limits] [--forwarded-allow-ips IPS]
                                  [--fix-permissions]
+    agentwrit-tools broker migrate [--db PATH|postgresql://…]
+    agentwrit-tools broker keys rotate [--db PATH|postgresql://…]
     agentwrit-tools audit verify [--url URL]
     agentwrit-tools demo medassist|tickets [--scenario NAME|all] [--json] [--serve [--port N]]
 
 Secrets come from the environment only (``AGENTWRIT_ADMIN_SECRET``, or the reference broker's
-``AA_ADMIN_SECRET``; ``AGENTWRIT_KEYRING_SECRET`` to seal the signing key at rest), never from flags, so they do
-not end up in shell history or ``ps`` output.
+``AA_ADMIN_SECRET``; ``AGENTWRIT_KEYRING_SECRET`` to seal the signing keys at rest, required on PostgreSQL;
+``AGENTWRIT_DATABASE_URL`` may carry a password), never from flags, so they do not end up in shell history or
+``ps`` output (a ``--db`` URL is accepted for convenience: keep its password out of it).
 
 User mistakes (no secret, port in use, unwritable database, missing extra) end with one clear line on stderr
 and exit code 2 — never a traceback. ``audit verify`` exits 1 when the chain is broken.
@@ -23,14 +26,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from .broker import _cli as broker_cli
 from .demo._cli import configure as configure_demo
 from .errors import AgentWritError
 from .offline._cli import configure_serve, serve_command
@@ -41,10 +42,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-_SECRET_VARS = ("AGENTWRIT_ADMIN_SECRET", "AA_ADMIN_SECRET")
-_BROKER_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client"}
-_BROKER_EXTRA = "the broker needs the 'broker' extra: pip install 'agentwrit-tools[broker]'"
-
 
 class UsageError(Exception):
     """A mistake the user can fix; the message is printed as is (one line, no traceback)."""
@@ -54,105 +51,19 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _admin_secret_from_env() -> str | None:
-    for name in _SECRET_VARS:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
+# -- broker ------------------------------------------------------------------------------------------------------
 
 
-# -- broker serve -------------------------------------------------------------------------------------------------
+def _broker(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A broker command whose mistakes are printed as one line (see ``broker._cli``)."""
 
+    def command(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except broker_cli.BrokerUsageError as exc:
+            raise UsageError(str(exc)) from None
 
-def _add_broker_serve(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or AA_HOST)")
-    parser.add_argument("--port", type=int, default=None, help="port to bind (default 8080, or AA_PORT)")
-    parser.add_argument(
-        "--db", type=Path, default=None, help="SQLite file (default ./agentwrit-broker.db, or AA_DB_PATH)"
-    )
-    parser.add_argument(
-        "--dev", action="store_true", help="generate an admin secret when none is set (printed once); local use only"
-    )
-    parser.add_argument("--no-extensions", action="store_true", help="behave exactly like the reference broker")
-    parser.add_argument("--no-rate-limits", action="store_true", help="turn off authentication rate limits")
-    parser.add_argument(
-        "--forwarded-allow-ips",
-        default=None,
-        metavar="IPS",
-        help="comma-separated proxies (addresses or CIDR networks) whose X-Forwarded-For names the client "
-        "(default: none, or AA_FORWARDED_ALLOW_IPS)",
-    )
-    parser.add_argument(
-        "--fix-permissions",
-        action="store_true",
-        help="make the database and key files private (0600) instead of refusing to start when others can read them",
-    )
-
-
-def _broker_serve(args: argparse.Namespace) -> int:
-    try:
-        from .broker import BrokerSettings
-        from .broker._serve import serve, startup_warnings
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] in _BROKER_MODULES:
-            raise UsageError(_BROKER_EXTRA) from None
-        raise
-    from .errors import ConfigurationError
-
-    secret = _admin_secret_from_env()
-    generated = False
-    if secret is None:
-        if not args.dev:
-            raise UsageError(
-                "no admin secret: set AGENTWRIT_ADMIN_SECRET (or AA_ADMIN_SECRET), or pass --dev to generate one"
-            )
-        secret = secrets.token_urlsafe(24)
-        generated = True
-    overrides: dict[str, Any] = {"admin_secret": secret}
-    if args.host is not None:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = args.port
-    if args.db is not None:
-        overrides["db_path"] = args.db
-    if args.no_extensions:
-        overrides["extensions"] = False
-    if args.no_rate_limits:
-        overrides["rate_limits"] = False
-    if args.forwarded_allow_ips is not None:
-        overrides["forwarded_allow_ips"] = args.forwarded_allow_ips
-    if args.fix_permissions:
-        overrides["fix_permissions"] = True
-    try:
-        settings = BrokerSettings.from_env(**overrides)
-        if settings.db_path is None:
-            settings = BrokerSettings.from_env(**overrides, db_path=Path("agentwrit-broker.db"))
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
-    db_path = settings.db_path
-    for warning in startup_warnings(settings):
-        _say(f"agentwrit-tools: warning: {warning}")
-
-    def ready(url: str) -> None:
-        features = "extensions on" if settings.extensions else "reference behaviour (no extensions)"
-        print(f"agentwrit broker listening on {url} ({features}; database {db_path})", flush=True)
-        if generated:
-            print(f"development admin secret (shown once): {secret}", flush=True)
-
-    try:
-        serve(settings, on_ready=ready)
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
-    except sqlite3.Error:
-        raise UsageError(f"cannot open or create the database {db_path} (check the path and its permissions)") from None
-    except OSError as exc:
-        if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
-            raise UsageError(f"port {settings.port} is already in use on {settings.host}") from None
-        raise UsageError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
-    except KeyboardInterrupt:
-        pass
-    return EXIT_OK
+    return command
 
 
 # -- audit verify -------------------------------------------------------------------------------------------------
@@ -194,7 +105,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get("AGENTWRIT_BROKER_URL")
     if not url:
         raise UsageError("no broker URL: pass --url or set AGENTWRIT_BROKER_URL")
-    secret = _admin_secret_from_env()
+    secret = broker_cli.admin_secret_from_env()
     if secret is None:
         raise UsageError("no admin secret: set AGENTWRIT_ADMIN_SECRET (or AA_ADMIN_SECRET)")
     events = _fetch_events(url, secret, args.timeout)
@@ -268,7 +179,27 @@ COMMANDS: list[Command] = [
         configure_serve,
         serve_command,
     ),
-    Command("broker", "serve", "run the embedded AgentWrit-compatible broker", _add_broker_serve, _broker_serve),
+    Command(
+        "broker",
+        "serve",
+        "run the embedded AgentWrit-compatible broker",
+        broker_cli.configure_serve,
+        _broker(broker_cli.serve_command),
+    ),
+    Command(
+        "broker",
+        "migrate",
+        "create or upgrade the broker's database schema",
+        broker_cli.configure_migrate,
+        _broker(broker_cli.migrate_command),
+    ),
+    Command(
+        "broker",
+        "keys",
+        "rotate the broker's signing key (keys rotate)",
+        broker_cli.configure_keys,
+        _broker(broker_cli.keys_command),
+    ),
     Command("audit", "verify", "re-verify a broker's audit hash chain", _add_audit_verify, _audit_verify),
 ]
 

@@ -28,6 +28,7 @@ MODULES: tuple[str, ...] = (
     "benchmarks.broker_throughput",
     "benchmarks.mcp_calls",
     "benchmarks.proof_of_possession",
+    "benchmarks.replicas",
 )
 QUICK_RESULTS = REPO_ROOT / "bench-results-quick.json"
 

@@ -52,12 +52,24 @@ class BrokerProcess:
         profile_to: run the broker under pyinstrument and write its report there when it stops (HTML for
             ``.html``, text otherwise).
         startup_timeout: seconds to wait for ``/v1/health``.
+        database_url: serve this PostgreSQL database instead of a SQLite file (one replica of several, maybe).
+        admin_secret: the admin secret (replicas of one database share it); generated when not given.
+        env: more environment for the broker process (``AGENTWRIT_KEYRING_SECRET``, revocation settings).
     """
 
     def __init__(
-        self, *, db_path: Path | None = None, profile_to: Path | None = None, startup_timeout: float = 60.0
+        self,
+        *,
+        db_path: Path | None = None,
+        profile_to: Path | None = None,
+        startup_timeout: float = 60.0,
+        database_url: str | None = None,
+        admin_secret: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
-        self.admin_secret = secrets.token_urlsafe(32)
+        self.admin_secret = admin_secret or secrets.token_urlsafe(32)
+        self._database_url = database_url
+        self._env = env or {}
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.health: dict[str, object] = {}
@@ -87,11 +99,11 @@ class BrokerProcess:
         self._log = workdir / "broker.log"
         db = self._db_path or workdir / "b.db"
         command = [_cli_executable(), "broker", "serve", "--host", LOOPBACK, "--port", str(self.port)]
-        command += ["--db", str(db), "--no-rate-limits"]
+        command += ["--db", self._database_url or str(db), "--no-rate-limits"]
         if self._profile_to is not None:
             wrapper = Path(__file__).with_name("_profiled_broker.py")
             command = [sys.executable, str(wrapper), str(self._profile_to.resolve()), *command[1:]]
-        env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": self.admin_secret}
+        env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": self.admin_secret, **self._env}
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
         try:

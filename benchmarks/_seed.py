@@ -1,9 +1,9 @@
 """Filling a broker database directly — fast — so scale benchmarks do not spend minutes going through HTTP.
 
-The rows are what the broker itself would have written: the schema is the broker's (``_db.connect``), audit
-events carry a valid hash chain (``auditchain.event_hash``) that the broker continues when it appends, and
-revocation rules look like the feed's. Seeding uses one transaction with ``synchronous=OFF``: if the machine
-crashed mid-seed the benchmark would simply seed again.
+The rows are what the broker itself would have written: the schema is the broker's (its SQLite store's
+migrations), audit events carry a valid hash chain (``auditchain.event_hash``) that the broker continues when it
+appends, and revocation rules look like the feed's. Seeding uses one transaction with ``synchronous=OFF``: if the
+machine crashed mid-seed the benchmark would simply seed again.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agentwrit_tools.auditchain import GENESIS_HASH, event_hash
-from agentwrit_tools.broker._db import connect
 from agentwrit_tools.broker._files import create_private
+from agentwrit_tools.broker._store_sqlite import SqliteStore
 
 __all__ = ["AuditSeed", "seed_audit", "seed_revocations"]
 
@@ -98,7 +98,9 @@ def _audit_rows(count: int, first_ns: int, step_ns: int) -> Iterator[tuple[objec
 
 def _bulk(path: Path) -> sqlite3.Connection:
     create_private(path)  # mode 0600, as the broker creates its database (it refuses one others can read)
-    connect(path).close()  # the broker's schema and pragmas (WAL), exactly as the broker creates them
+    store = SqliteStore(path)
+    store.open_now()  # the broker's schema and pragmas (WAL), exactly as the broker creates them
+    store.close_now()
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: index pages stay in memory while seeding

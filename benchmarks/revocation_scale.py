@@ -13,6 +13,7 @@ Both check a live token that matches no rule (the common case: every level is lo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import tempfile
@@ -49,18 +50,20 @@ _CLAIMS = {
 @contextlib.contextmanager
 def _broker_core(directory: Path, rules: int) -> Iterator[BrokerCore]:
     settings = BrokerSettings(admin_secret=secrets.token_urlsafe(24), db_path=directory / f"r{rules}.db")
-    core = BrokerCore.open(settings)
+    loop = asyncio.new_event_loop()
+    core = loop.run_until_complete(BrokerCore.open(settings))
     try:
-        seed_revocations(core.conn, rules)
+        seed_revocations(core.store.conn, rules)  # type: ignore[attr-defined]
         yield core
     finally:
-        core.close()
+        loop.run_until_complete(core.close())
+        loop.close()
 
 
 def _client_set(core: BrokerCore) -> RevocationSet:
     """What a client holds after syncing the whole feed of ``core``."""
     revocations = RevocationSet()
-    rows = core.conn.execute("SELECT seq, level, target FROM revocations ORDER BY seq").fetchall()
+    rows = core.store.conn.execute("SELECT seq, level, target FROM revocations ORDER BY seq").fetchall()
     revocations.apply((RevocationEntry(seq=s, level=level, target=t) for s, level, t in rows), len(rows))
     return revocations
 

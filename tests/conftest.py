@@ -1,4 +1,4 @@
-"""Shared fixtures: a real embedded broker on a loopback port, real SQLite on disk.
+"""Shared fixtures: a real embedded broker on a loopback port, real SQLite on disk; a real PostgreSQL server.
 
 The broker-backed suites (guard, adapters, pipeline) also share an operator client, an app per test and clients
 logged in as it, and a fresh task id; each suite names its app's scopes with an ``app_scopes`` fixture.
@@ -75,6 +75,23 @@ async def aclient(broker: Any, app: Any) -> AsyncIterator[AsyncBroker]:
 
     async with AsyncBroker(broker.url, app.client_id, app.client_secret) as async_client:
         yield async_client
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL for the session: ``AGENTWRIT_TEST_DATABASE_URL``'s, else one from the ``pgserver`` wheel
+    (see ``benchmarks/_postgres.py``). Never skipped: the PostgreSQL backend is tested on every machine."""
+    from benchmarks._postgres import LocalPostgres
+
+    with LocalPostgres(fast=True) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: Any) -> Iterator[str]:
+    """The URL of a fresh, empty database of the test's own (dropped afterwards)."""
+    with postgres.database("test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ import pytest
 
 from agentwrit_tools import Broker, TokenInvalid
 
+KEYRING_SECRET = "test-keyring-secret"  # what PostgreSQL-backed tests seal their signing keys with
+
 MINTING = ("agent_registered", "token_issued")
 """The audit events of anything being minted for a task."""
 
@@ -137,14 +139,18 @@ def broker_extensions_on_or_off(
         yield running
 
 
-def start_cli_broker(db: Path, secret: str, *, wait: float = 60.0) -> tuple[subprocess.Popen[str], str]:
+def start_cli_broker(
+    db: Path | str, secret: str, *, wait: float = 60.0, env: dict[str, str] | None = None, args: Iterable[str] = ()
+) -> tuple[subprocess.Popen[str], str]:
     """``agentwrit-tools broker serve`` as a real process on an ephemeral loopback port; returns it and its URL.
 
-    The URL comes from the serve command's "listening on" line; the call returns once ``/v1/health`` answers.
+    ``db`` is a SQLite file or a PostgreSQL URL; ``env`` adds variables (``AGENTWRIT_KEYRING_SECRET``…), ``args``
+    flags. The URL comes from the serve command's "listening on" line; the call returns once ``/v1/health``
+    answers.
     """
-    env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": secret}
+    env = {**os.environ, "AGENTWRIT_ADMIN_SECRET": secret, **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentwrit_tools.cli", "broker", "serve", "--port", "0", "--db", str(db)],
+        [sys.executable, "-m", "agentwrit_tools.cli", "broker", "serve", "--port", "0", "--db", str(db), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

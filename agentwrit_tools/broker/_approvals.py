@@ -24,6 +24,8 @@ import re
 from typing import Any
 
 from ..scopes import is_identifier
+from . import _audit
+from ._audit import AuditFilter
 from ._bodies import req_identifier, req_scope_list, req_str
 from ._core import BrokerCore
 from ._problems import Problem, bad_request
@@ -35,6 +37,7 @@ MAX_BODY = 4096
 RATE = 20.0
 BURST = 40
 MAX_SCOPES = 32
+_LOOKBACK = 16  # how many of the app's latest records of that task and decision are searched for the new one
 _FIELDS = frozenset({"approval_id", "task_id", "orch_id", "tool", "scope", "digest", "decision", "reason", "approver"})
 _TOOL = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -61,7 +64,7 @@ class ApprovalRecords:
     def __init__(self, rate: float = RATE, burst: int = BURST) -> None:
         self.limiter = RateLimiter(rate, burst)
 
-    def record(self, core: BrokerCore, claims: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    async def record(self, core: BrokerCore, claims: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         """Validate ``body`` strictly and append it to the audit log; the new event's id.
 
         Raises:
@@ -70,7 +73,7 @@ class ApprovalRecords:
         who = str(claims.get("sub", ""))
         wait = self.limiter.acquire(who)
         if wait:
-            core.record_denial("app_rate_limited", claims=claims, detail="approval records", resource="approvals")
+            await core.record_denial("app_rate_limited", claims=claims, detail="approval records", resource="approvals")
             raise Problem(
                 429,
                 "rate_limited",
@@ -104,14 +107,30 @@ class ApprovalRecords:
         named = f"approver {approver}" if approver else "no approver"
         verb = "approved" if decision == "granted" else f"refused ({reason})"
         detail = f"{tool} needing {','.join(scope)}: {verb}; {named}, as reported by {who}; approval {approval_id}"
-        with core.tx():
-            event = core.audit.append(
-                f"approval_{decision}",
+        event_type, detail = f"approval_{decision}", detail[:1000]
+        async with core.tx() as tx:
+            await _audit.append(
+                tx,
+                event_type,
                 agent_id=who,
                 task_id=task_id,
                 orch_id=orch_id,
-                detail=detail[:1000],
+                detail=detail,
                 resource=digest,
                 outcome="success" if decision == "granted" else "denied",
             )
-        return {"recorded": True, "event_id": event["id"]}
+        return {
+            "recorded": True,
+            "event_id": await _event_id(core, AuditFilter(who, task_id, event_type), digest, detail),
+        }
+
+
+async def _event_id(core: BrokerCore, flt: AuditFilter, digest: str, detail: str) -> str | None:
+    """The id of the record just committed: a store chains events as they commit (PostgreSQL: inside the
+    database), so the id is read back — the latest of the app's records of that task and decision that is this one
+    (its detail names the approval id)."""
+    where, args = flt.where()
+    async with core.store.reader() as tx:
+        total = await tx.audit_count(where, args)
+        recent = await tx.audit_events(where, args, _LOOKBACK, max(0, total - _LOOKBACK))
+    return next((str(e["id"]) for e in reversed(recent) if e["resource"] == digest and e["detail"] == detail), None)

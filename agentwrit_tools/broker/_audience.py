@@ -19,16 +19,14 @@ that audience (the signature is checked either way). A sibling deployment sharin
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from .._audience import resource_problem
 from ._keys import b64url_decode
 from ._problems import Problem, bad_request
+from ._store import Store
 
-__all__ = ["ResourceAudiences", "delegated_audience", "requested_audience"]
-
-_SCHEMA = "CREATE TABLE IF NOT EXISTS token_audiences (jti TEXT PRIMARY KEY, audience TEXT NOT NULL)"
+__all__ = ["delegated_audience", "expected_audience", "requested_audience"]
 
 
 def requested_audience(body: dict[str, Any], *, extensions: bool) -> str | None:
@@ -69,27 +67,11 @@ def _unverified_jti(token: str) -> str | None:
     return jti if isinstance(jti, str) else None
 
 
-class ResourceAudiences:
-    """Which tokens were issued bound to a resource, and to which (the ``token_audiences`` table).
-
-    Used from the broker's event-loop thread only, like the rest of :class:`~._core.BrokerCore`.
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        conn.execute(_SCHEMA)
-
-    def record(self, jti: str, audience: str) -> None:
-        """Remember that ``jti`` was issued for ``audience`` (call inside the issuing transaction)."""
-        self._conn.execute("INSERT INTO token_audiences (jti, audience) VALUES (?, ?)", (jti, audience))
-
-    def of(self, jti: str) -> str | None:
-        """The resource ``jti`` is bound to, or None."""
-        row = self._conn.execute("SELECT audience FROM token_audiences WHERE jti = ?", (jti,)).fetchone()
-        return str(row[0]) if row else None
-
-    def expected(self, token: str) -> list[str] | None:
-        """The audience to verify ``token`` against when this broker issued it bound to a resource, else None."""
-        jti = _unverified_jti(token)
-        bound = self.of(jti) if jti is not None else None
-        return None if bound is None else [bound]
+async def expected_audience(store: Store, token: str) -> list[str] | None:
+    """The audience to verify ``token`` against when this broker issued it bound to a resource, else None."""
+    jti = _unverified_jti(token)
+    if jti is None:
+        return None
+    async with store.reader() as tx:
+        bound = await tx.audience_of(jti)
+    return None if bound is None else [bound]

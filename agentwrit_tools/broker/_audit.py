@@ -2,8 +2,9 @@
 
 Each event's ``hash`` covers the previous event's hash and every field exactly as ``GET /v1/audit/events``
 returns it (see :mod:`agentwrit_tools.auditchain`), so anyone holding the API output can re-verify the chain and
-any edit or deletion in the database shows. The chain continues across restarts because the tail is read back
-from the database on every append rather than cached (an indexed lookup; it also stays right after a rollback).
+any edit or deletion in the database shows. The chain continues across restarts and replicas because the tail is
+read back from the store on every append, under the store's serialisation (:meth:`._store.Tx.serialize`), rather
+than cached (an indexed lookup; it also stays right after a rollback). Housekeeping never deletes an event.
 
 Details are written by the broker itself from fixed phrases and identifiers — never from tokens, secrets or
 request bodies — so the log is safe to export.
@@ -11,15 +12,14 @@ request bodies — so the log is safe to export.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..auditchain import GENESIS_HASH, event_hash
-from ._timefmt import now_ns, rfc3339_nano
+from ._sqltx import AUDIT_COLUMNS
+from ._store import Tx
 
-__all__ = ["EVENT_TYPES", "AuditFilter", "AuditLog"]
+__all__ = ["EVENT_TYPES", "AuditFilter", "append"]
 
 EVENT_TYPES = frozenset(
     {
@@ -54,11 +54,7 @@ EVENT_TYPES = frozenset(
     }
 )
 
-_COLUMNS = (
-    "id, timestamp, event_type, agent_id, task_id, orch_id, detail, resource, outcome, "
-    "deleg_depth, deleg_chain_hash, bytes_transferred, hash, prev_hash"
-)
-_NAMES = [name.strip() for name in _COLUMNS.split(",")]
+_NAMES = AUDIT_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,41 +85,31 @@ class AuditFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-class AuditLog:
-    """Appends and queries audit events on the broker's connection (the caller owns transactions)."""
+async def append(
+    tx: Tx,
+    event_type: str,
+    *,
+    outcome: str = "success",
+    agent_id: str = "",
+    task_id: str = "",
+    orch_id: str = "",
+    detail: str = "",
+    resource: str = "",
+    deleg_depth: int = 0,
+    deleg_chain_hash: str = "",
+    bytes_transferred: int = 0,
+) -> None:
+    """Record one event in ``tx``: it commits with the change it describes.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def append(
-        self,
-        event_type: str,
-        *,
-        outcome: str = "success",
-        agent_id: str = "",
-        task_id: str = "",
-        orch_id: str = "",
-        detail: str = "",
-        resource: str = "",
-        deleg_depth: int = 0,
-        deleg_chain_hash: str = "",
-        bytes_transferred: int = 0,
-    ) -> dict[str, Any]:
-        """Record one event and return it as the API shows it.
-
-        Raises:
-            ValueError: an unknown event type or outcome (a programming error, caught by tests).
-        """
-        if event_type not in EVENT_TYPES:
-            raise ValueError(f"unknown audit event type {event_type!r}")
-        if outcome not in ("success", "denied"):
-            raise ValueError(f"unknown audit outcome {outcome!r}")
-        tail = self._conn.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev_hash = (tail[0] + 1, tail[1]) if tail else (1, GENESIS_HASH)
-        ts = now_ns()
-        event: dict[str, Any] = {
-            "id": f"evt-{seq:06d}",
-            "timestamp": rfc3339_nano(ts),
+    Raises:
+        ValueError: an unknown event type or outcome (a programming error, caught by tests).
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown audit event type {event_type!r}")
+    if outcome not in ("success", "denied"):
+        raise ValueError(f"unknown audit outcome {outcome!r}")
+    await tx.append_audit(
+        {
             "event_type": event_type,
             "agent_id": agent_id,
             "task_id": task_id,
@@ -135,27 +121,7 @@ class AuditLog:
             "deleg_chain_hash": deleg_chain_hash,
             "bytes_transferred": bytes_transferred,
         }
-        event["hash"] = event_hash(prev_hash, event)
-        event["prev_hash"] = prev_hash
-        self._conn.execute(
-            f"INSERT INTO audit_events (seq, ts_ns, {_COLUMNS}) VALUES (?, ?, {', '.join('?' * len(_NAMES))})",  # noqa: S608 - fixed column list
-            (seq, ts, *(event[name] for name in _NAMES)),
-        )
-        return event
-
-    def count(self, flt: AuditFilter | None = None) -> int:
-        where, args = (flt or AuditFilter()).where()
-        row = self._conn.execute(f"SELECT COUNT(*) FROM audit_events{where}", args).fetchone()  # noqa: S608
-        return int(row[0])
-
-    def query(self, flt: AuditFilter, *, limit: int, offset: int) -> list[dict[str, Any]]:
-        """Events matching ``flt`` in chain order (oldest first)."""
-        where, args = flt.where()
-        rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM audit_events{where} ORDER BY seq LIMIT ? OFFSET ?",  # noqa: S608
-            [*args, limit, offset],
-        ).fetchall()
-        return [dict(zip(_NAMES, row, strict=True)) for row in rows]
+    )
 
 
 def event_fields(event: Mapping[str, Any]) -> dict[str, Any]:

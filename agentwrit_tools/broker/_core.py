@@ -1,37 +1,38 @@
-"""The broker's shared machinery: storage, key, audit, revocations, metrics, and token minting and checking.
+"""The broker's shared machinery: storage, keys, audit, revocations, metrics, and token minting and checking.
 
-:class:`BrokerCore` is what every service function receives. It is synchronous on purpose: the HTTP layer calls
-it from the event-loop thread that owns the SQLite connection, so one request's work is never interleaved with
-another's and no locks are needed. The only slow step (scrypt for the admin secret) is split out so the HTTP
-layer can run it in a worker thread.
+:class:`BrokerCore` is what every service function receives. It runs on the event loop that serves requests; its
+state lives in a :class:`~._store.Store` (SQLite on the loop's thread, or PostgreSQL through a pool), and what it
+keeps in memory is per replica and safe to lose: caches (verified tokens, the key set), rate limiters, the open
+denial windows. The only slow step (scrypt for the admin secret) is split out so the HTTP layer can run it in a
+worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import sqlite3
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError, ScopeError
 from ..scopes import covers_all
-from . import _jwt
-from ._audience import ResourceAudiences
-from ._audit import AuditLog
-from ._checkpoint import SAFETY_PAGES, Checkpointer
-from ._db import connect, transaction
+from . import _audit, _jwt
+from ._audience import expected_audience
 from ._denials import DenialWindows, request_peer
-from ._files import check_private, create_private, db_files, tighten
+from ._files import check_private
 from ._keyring import Keyring
-from ._keys import SigningKey, load_or_create_key
+from ._keys import SigningKey, key_from_file
+from ._keyset import KeySet, LiveKeys, load_keys, require_keyring
 from ._metrics import BrokerMetrics
-from ._pop import KeyBindings
 from ._problems import Problem, bad_request, insufficient_scope, unauthorized
 from ._ratelimit import RateLimiter
-from ._revocation import Revocations, chain_root_of
+from ._revocation import Revocations, TokenRow, chain_root_of
 from ._secrets import hash_admin_secret, random_hex, verify_admin_secret
 from ._settings import BrokerSettings
+from ._store import Store, StoreUnavailable, Tx
 from ._verified import VerifiedTokens
 
 __all__ = ["BrokerCore", "Issued", "principal_kind"]
@@ -41,7 +42,7 @@ logger = logging.getLogger("agentwrit_tools.broker")
 _ADMIN_SECRET_KEY = "admin_secret_hash"  # noqa: S105 - a row name, not a secret
 
 
-def _no_record(
+async def _no_record(
     event_type: str, *, claims: dict[str, Any] | None = None, anonymous: bool | None = None, **fields: Any
 ) -> None:
     """Stand-in for :meth:`BrokerCore.record_denial` when the caller audits the refusal itself."""
@@ -66,93 +67,105 @@ class Issued:
 
 
 class BrokerCore:
-    """State and primitives shared by every endpoint.
+    """State and primitives shared by every endpoint. Build it with :meth:`open` on the loop that will serve."""
 
-    Build it with :meth:`open` in the thread that will use it (SQLite connections stay in their thread).
-    """
-
-    def __init__(self, settings: BrokerSettings, conn: sqlite3.Connection, key: SigningKey) -> None:
+    def __init__(self, settings: BrokerSettings, store: Store, keys: KeySet, keyring: Keyring | None = None) -> None:
         self.settings = settings
-        self.conn = conn
-        self.key = key
+        self.store = store
+        self.live_keys = LiveKeys(keys, store, keyring)
         self.started = time.monotonic()
         self.challenges_issued = 0
-        self.audit = AuditLog(conn)
         self.denials = DenialWindows(settings.audit_failure_window)
         self.metrics = BrokerMetrics()
         self.verified = VerifiedTokens()
-        self.audiences = ResourceAudiences(conn)  # extension: resource-bound tokens
-        self.bindings = KeyBindings(conn)  # extension: key-bound tokens (cnf.jkt)
-        self._checkpointer: Checkpointer | None = None
-        self.revocations = Revocations(conn, self.audit, self.metrics, cascade=settings.extensions)
+        self.revocations = Revocations(store, self.metrics, cascade=settings.extensions, max_ttl=settings.max_ttl)
         self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)
         self.app_limiter = RateLimiter(settings.app_auth_rate, settings.app_auth_burst)
-        self.metrics.track_active_agents(self.count_active_agents)
+        self._background: list[asyncio.Task[None]] = []
 
     @classmethod
-    def open(cls, settings: BrokerSettings) -> BrokerCore:
-        """Check the secret files' permissions, open the database, load or create the key, install the admin secret.
+    async def open(cls, settings: BrokerSettings) -> BrokerCore:
+        """Check the secret files, open (and migrate) the store, load or create the keys, install the admin secret.
 
         Raises:
             ConfigurationError: no admin secret configured and none stored; unusable key file; a database or key
                 file other users can reach (without ``fix_permissions``); a keyring secret that does not open the
-                stored key, or a sealed key and no keyring secret.
-            sqlite3.Error: the database cannot be opened.
+                stored keys, or sealed keys and no keyring secret; PostgreSQL without a keyring secret; a database
+                that cannot be opened or reached (one line, never the password).
         """
-        keyring = Keyring(settings.keyring_secret) if settings.keyring_secret is not None else None
-        secret_files = [] if settings.signing_key_path is None else [settings.signing_key_path]
-        if settings.db_path is not None:
-            secret_files += db_files(settings.db_path)
-        check_private(secret_files, fix=settings.fix_permissions)
-        if settings.db_path is not None:
-            create_private(settings.db_path)  # 0600 before SQLite opens it: its -wal and -shm follow its mode
-        conn = connect(settings.db_path)
+        from ._stores import open_store
+
+        keyring = require_keyring(settings)
+        if settings.signing_key_path is not None:
+            check_private([settings.signing_key_path], fix=settings.fix_permissions)
+        store = await open_store(settings)
         try:
-            tighten(secret_files)
-            with transaction(conn):
-                key = load_or_create_key(conn, settings.signing_key_path, keyring)
-            core = cls(settings, conn, key)
-            core._install_admin_secret()
+            if settings.signing_key_path is not None:
+                keys = KeySet.single(key_from_file(settings.signing_key_path, keyring))
+            else:
+                keys = await load_keys(store, keyring)
+            core = cls(settings, store, keys, keyring)
+            await core._install_admin_secret()
         except BaseException:
-            conn.close()
+            await store.close()
             raise
-        if settings.db_path is not None:  # checkpoints off the request path (see _checkpoint)
-            conn.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_PAGES}")
-            core._checkpointer = Checkpointer(settings.db_path).start()
         return core
 
-    def close(self) -> None:
-        try:
-            self.flush_denials(everything=True)  # what the open windows counted is not lost on shutdown
-        except sqlite3.Error:
-            logger.warning("could not write the audit summary of the last refused requests")
-        checkpointer, self._checkpointer = self._checkpointer, None
-        if checkpointer is not None:
-            checkpointer.stop()
-        self.conn.close()
+    def start_background(self) -> None:
+        """Start the replica's upkeep on the running loop: key refresh and housekeeping (see :meth:`close`)."""
+        from ._housekeeping import housekeeping_loop
 
-    def tx(self) -> Any:
-        """A transaction on the broker's connection (context manager)."""
-        return transaction(self.conn)
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(self.live_keys.run(), name="agentwrit-key-refresh"),
+            loop.create_task(housekeeping_loop(self.store, self.settings), name="agentwrit-housekeeping"),
+        ]
+
+    async def stop_background(self) -> None:
+        background, self._background = self._background, []
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close(self) -> None:
+        await self.stop_background()
+        try:
+            await self.flush_denials(everything=True)  # what the open windows counted is not lost on shutdown
+        except StoreUnavailable:
+            logger.warning("could not write the audit summary of the last refused requests")
+        await self.store.close()
+
+    def tx(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction on the store (async context manager)."""
+        return self.store.transaction()
+
+    @property
+    def keys(self) -> KeySet:
+        """The keys this replica holds now (see :class:`~._keyset.LiveKeys`)."""
+        return self.live_keys.keys
+
+    @property
+    def key(self) -> SigningKey:
+        """The key this replica signs with now."""
+        return self.live_keys.keys.current
 
     # -- admin secret -----------------------------------------------------------------------------------------
 
-    def _install_admin_secret(self) -> None:
+    async def _install_admin_secret(self) -> None:
         configured = self.settings.admin_secret
         if configured is None:
-            if self.stored_admin_hash() is None:
+            if await self.stored_admin_hash() is None:
                 raise ConfigurationError("no admin secret configured and none stored in the database")
             return
         record = hash_admin_secret(configured)
-        with self.tx():
-            self.conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (_ADMIN_SECRET_KEY, record),
-            )
+        async with self.tx() as tx:
+            await tx.put_meta(_ADMIN_SECRET_KEY, record)
 
-    def stored_admin_hash(self) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (_ADMIN_SECRET_KEY,)).fetchone()
-        return str(row[0]) if row else None
+    async def stored_admin_hash(self) -> str | None:
+        async with self.store.reader() as tx:
+            return await tx.get_meta(_ADMIN_SECRET_KEY)
 
     @staticmethod
     def check_admin_secret(candidate: str, stored: str | None) -> bool:
@@ -161,8 +174,9 @@ class BrokerCore:
 
     # -- tokens -----------------------------------------------------------------------------------------------
 
-    def mint(
+    async def mint(
         self,
+        tx: Tx,
         *,
         sub: str,
         scope: list[str],
@@ -181,7 +195,7 @@ class BrokerCore:
         audience: str | None = None,
         jkt: str | None = None,
     ) -> Issued:
-        """Sign a token and remember it (call inside a transaction).
+        """Sign a token and remember it in ``tx``.
 
         ``ttl`` is capped by the global ``max_ttl``, and ``exp`` by ``exp_cap`` (a delegator's expiry) and by
         ``renew_until``: the absolute end of the token's renewal line, fixed at first issue (``None``: this is the
@@ -211,8 +225,8 @@ class BrokerCore:
             claims["delegation_chain"] = chain
             claims["chain_hash"] = chain_hash
         if jkt:
-            claims["cnf"] = {"jkt": jkt}
-        token = _jwt.encode(claims, self.key)
+            claims["cnf"] = {"jkt": jkt}  # extension: key-bound token
+        token = _jwt.encode(claims, self.keys.current)
         if len(token) > _jwt.MAX_TOKEN_LENGTH:
             # Every verifier (ours on both sides) refuses a longer token: issuing it would hand out a dud. The
             # caller's transaction rolls back, so nothing (nonce, launch token) is consumed.
@@ -220,31 +234,27 @@ class BrokerCore:
                 f"the token would be longer than {_jwt.MAX_TOKEN_LENGTH} bytes",
                 hint="ask for fewer or shorter scopes",
             )
-        self.verified.add(token, claims)  # signed here a moment ago: presenting it needs no signature check
-        self.conn.execute(
-            "INSERT INTO tokens (jti, sub, kind, task_id, orch_id, chain_root, lineage, parent_lineage, renewed_from,"
-            " ttl, exp_cap, iat, exp, renew_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                jti,
-                sub,
-                kind,
-                task_id,
-                orch_id,
-                chain_root_of(claims),
-                lineage or jti,
-                parent_lineage,
-                renewed_from,
-                ttl,
-                exp_cap,
-                now,
-                exp,
-                renew_until,
-            ),
+        await tx.insert_token(
+            TokenRow(
+                jti=jti,
+                sub=sub,
+                task_id=task_id,
+                orch_id=orch_id,
+                chain_root=chain_root_of(claims),
+                lineage=lineage or jti,
+                exp=exp,
+                kind=kind,
+                parent_lineage=parent_lineage,
+                renewed_from=renewed_from,
+                ttl=ttl,
+                exp_cap=exp_cap,
+                iat=now,
+                renew_until=renew_until,
+                audience=audience,
+                jkt=jkt,
+            )
         )
-        if audience:
-            self.audiences.record(jti, audience)
-        if jkt:
-            self.bindings.record(jti, jkt)
+        self.verified.add(token, claims)  # signed here a moment ago: presenting it needs no signature check
         self.metrics.token_issued(scope)
         return Issued(token, claims, exp - now)
 
@@ -253,7 +263,7 @@ class BrokerCore:
         settings = self.settings
         return first_issued + (settings.admin_session_lifetime if kind == "admin" else settings.session_lifetime)
 
-    def verify(self, token: object) -> dict[str, Any]:
+    async def verify(self, token: object) -> dict[str, Any]:
         """Signature, header and claims; not revocation.
 
         A token this process signed, or verified before, is looked up instead of checked again (see
@@ -267,35 +277,44 @@ class BrokerCore:
         if known is not None:
             _jwt.check_lifetime(known, now)
             return known
+        keys = self.keys
+
+        def key_for(kid: object) -> SigningKey | None:
+            return keys.for_kid(kid, now)
+
         try:
             claims = _jwt.verify(
                 token,
-                self.key,
+                key_for,
                 now=now,
                 issuer=self.settings.issuer,
                 audience=self.settings.audience_list,
                 max_ttl=self.settings.max_ttl,
             )
         except _jwt.TokenInvalid:
-            bound = self.audiences.expected(token) if isinstance(token, str) else None
+            # A key this replica does not hold yet (rotated in on another replica a moment ago)?
+            kid = _jwt.kid_of(token) if isinstance(token, str) else None
+            if kid is not None and keys.for_kid(kid, now) is None and await self.live_keys.learn(kid):
+                return await self.verify(token)
+            bound = await expected_audience(self.store, token) if isinstance(token, str) else None
             if bound is None:  # not a resource-bound token of ours (extension): the refusal stands
                 raise
             claims = _jwt.verify(
-                token, self.key, now=now, issuer=self.settings.issuer, audience=bound, max_ttl=self.settings.max_ttl
+                token, key_for, now=now, issuer=self.settings.issuer, audience=bound, max_ttl=self.settings.max_ttl
             )
         if isinstance(token, str):  # always, once verify() accepted it
             self.verified.add(token, claims)
         return claims
 
-    def live_claims(self, token: object) -> dict[str, Any] | None:
+    async def live_claims(self, token: object) -> dict[str, Any] | None:
         """Claims of a valid, unrevoked token, or ``None`` (the validate endpoint's single question)."""
         try:
-            claims = self.verify(token)
+            claims = await self.verify(token)
         except _jwt.TokenInvalid:
             return None
         return None if self.revocations.claims_revoked(claims) else claims
 
-    def authenticate(
+    async def authenticate(
         self,
         authorization: str | None,
         *,
@@ -320,14 +339,14 @@ class BrokerCore:
         if scheme.lower() != "bearer" or not credential:
             raise unauthorized("the Authorization header must use the Bearer scheme")
         try:
-            claims = self.verify(credential)
+            claims = await self.verify(credential)
         except _jwt.TokenInvalid as exc:
             logger.debug("bearer token refused on %s: %s", path, exc)
-            record("token_auth_failed", detail="token verification failed", resource=path)
+            await record("token_auth_failed", detail="token verification failed", resource=path)
             raise unauthorized() from None
         if self.revocations.claims_revoked(claims):
             # A revoked token is no credential: its replays are aggregated like a forged token's.
-            record(
+            await record(
                 "token_revoked_access",
                 claims=claims,
                 anonymous=True,
@@ -336,11 +355,11 @@ class BrokerCore:
             )
             raise insufficient_scope("token has been revoked")
         if required_scope is not None and not self._holds(claims, required_scope):
-            record(scope_event, claims=claims, detail=f"endpoint requires {required_scope}", resource=path)
+            await record(scope_event, claims=claims, detail=f"endpoint requires {required_scope}", resource=path)
             raise insufficient_scope(f"this endpoint requires the scope {required_scope}")
         if principals is not None and principal_kind(claims) not in principals:
             wanted = " or ".join(principals)
-            record(scope_event, claims=claims, detail=f"endpoint is for {wanted} tokens", resource=path)
+            await record(scope_event, claims=claims, detail=f"endpoint is for {wanted} tokens", resource=path)
             raise insufficient_scope(f"this endpoint is for {wanted} tokens")
         return claims
 
@@ -353,7 +372,7 @@ class BrokerCore:
 
     # -- audit helpers ----------------------------------------------------------------------------------------
 
-    def record_denial(
+    async def record_denial(
         self,
         event_type: str,
         *,
@@ -370,50 +389,39 @@ class BrokerCore:
             fields.setdefault("agent_id", str(claims.get("sub", "")))
             fields.setdefault("task_id", str(claims.get("task_id", "")))
             fields.setdefault("orch_id", str(claims.get("orch_id", "")))
-        self.flush_denials()
+        await self.flush_denials()
         if (claims is None if anonymous is None else anonymous) and not self.denials.admit(
             request_peer.get(), event_type
         ):
             return
-        with self.tx():
-            self.audit.append(event_type, outcome="denied", **fields)
+        async with self.tx() as tx:
+            await _audit.append(tx, event_type, outcome="denied", **fields)
 
-    def flush_denials(self, *, everything: bool = False) -> None:
+    async def flush_denials(self, *, everything: bool = False) -> None:
         """Write the summary of every aggregation window that is over (all of them with ``everything``)."""
         closed = self.denials.close(everything=everything)
         if not closed:
             return
-        with self.tx():
+        async with self.tx() as tx:
             for win in closed:
-                self.audit.append(win.event_type, outcome="denied", detail=win.summary())
+                await _audit.append(tx, win.event_type, outcome="denied", detail=win.summary())
 
-    def deny(
+    async def deny(
         self, problem: Problem, event_type: str, *, claims: dict[str, Any] | None = None, **fields: Any
     ) -> Problem:
-        """Audit a refusal and hand back the problem to raise: ``raise core.deny(problem, "event", ...)``."""
-        self.record_denial(event_type, claims=claims, **fields)  # ``anonymous``, when given, is in ``fields``
+        """Audit a refusal and hand back the problem to raise: ``raise await core.deny(problem, "event", ...)``."""
+        await self.record_denial(event_type, claims=claims, **fields)  # ``anonymous``, when given, is in ``fields``
         return problem
 
     # -- health -----------------------------------------------------------------------------------------------
 
-    def db_connected(self) -> bool:
-        try:
-            self.conn.execute("SELECT 1").fetchone()
-        except sqlite3.Error:
-            return False
-        return True
+    async def db_connected(self) -> bool:
+        return await self.store.ping()
 
-    def count_active_agents(self) -> int:
+    async def count_active_agents(self) -> int:
         """Registered agents holding at least one live, unrevoked token."""
-        now = int(time.time())
-        row = self.conn.execute(
-            "SELECT COUNT(DISTINCT t.sub) FROM tokens t JOIN agents a ON a.agent_id = t.sub WHERE t.exp > ?"
-            " AND NOT EXISTS (SELECT 1 FROM revocations r WHERE (r.level = 'token' AND r.target = t.jti)"
-            " OR (r.level = 'agent' AND r.target = t.sub) OR (r.level = 'task' AND r.target = t.task_id)"
-            " OR (r.level = 'chain' AND r.target = t.chain_root))",
-            (now,),
-        ).fetchone()
-        return int(row[0])
+        async with self.store.reader() as tx:
+            return await tx.count_active_agents(int(time.time()))
 
     def uptime(self) -> int:
         return int(time.monotonic() - self.started)

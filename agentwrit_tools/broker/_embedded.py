@@ -5,18 +5,21 @@ Tests, demos and notebooks need a broker with no Docker and no network. This run
 clients exercise the real wire. The listening socket is bound before the thread starts (a port clash raises
 here, in the caller), and :meth:`start` returns only once the server accepts connections.
 
-Calls into the broker from other threads (:meth:`EmbeddedBroker.create_app`) are scheduled onto the server's
-event loop, the only thread that touches the database connection.
+The broker's core (store, keys) is opened on the server thread's own event loop, where it is used: a SQLite
+connection stays in that thread, a PostgreSQL pool belongs to that loop. Calls into the broker from other threads
+(:meth:`EmbeddedBroker.create_app`, :meth:`EmbeddedBroker.call`) are scheduled onto it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 import socket
 import tempfile
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
@@ -45,8 +48,9 @@ class EmbeddedBroker:
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
 
     Args:
-        db_path: the SQLite file; ``None`` uses a temporary file deleted on :meth:`stop`. Reusing a path in a new
-            instance continues with all prior state (key, apps, revocations, audit chain).
+        db_path: the SQLite file; ``None`` uses a temporary file deleted on :meth:`stop` (unless ``settings``
+            names a PostgreSQL ``database_url``). Reusing a path in a new instance continues with all prior state
+            (keys, apps, revocations, audit chain).
         admin_secret: the operator secret; generated when not given (read it back from :attr:`admin_secret`).
         extensions: see :class:`BrokerSettings` (default on); when given, overrides ``settings``.
         rate_limits: see :class:`BrokerSettings` (default on); when given, overrides ``settings``.
@@ -89,6 +93,7 @@ class EmbeddedBroker:
         self._socket: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._app: Any = None
+        self._opened: Future[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -97,25 +102,24 @@ class EmbeddedBroker:
 
         Raises:
             OSError: the port cannot be bound.
-            ConfigurationError: unusable settings (key file, secret).
-            sqlite3.Error: the database cannot be opened.
+            ConfigurationError: unusable settings (key file, secret), a database that cannot be opened or reached.
             RuntimeError: the server did not come up.
         """
         if self._thread is not None:
             raise RuntimeError("this EmbeddedBroker is already running")
-        if self.settings.db_path is None:
+        if self.settings.db_path is None and self.settings.database_url is None:
             self._temp_dir = tempfile.TemporaryDirectory(prefix="agentwrit-broker-")
             self.settings = _replace(self.settings, db_path=Path(self._temp_dir.name) / "broker.db")
         try:
-            self._core = BrokerCore.open(self.settings)
             self._socket = bind_socket(self.host, self.settings.port)
             port = self._socket.getsockname()[1]
             self.url = url_for(self.host, port)
-            self._app = create_app(self.settings, core=self._core)
+            self._app = create_app(self.settings)
             config = server_config(
                 self._app, self.settings, log_level="warning", loop="asyncio", timeout_graceful_shutdown=2
             )
             self._server = uvicorn.Server(config)
+            self._opened = Future()
             self._thread = threading.Thread(target=self._run, name=f"agentwrit-broker-{port}", daemon=True)
             self._thread.start()
             self._wait_started()
@@ -125,30 +129,43 @@ class EmbeddedBroker:
         return self
 
     def _run(self) -> None:
-        server, sock = self._server, self._socket
-        if server is None or sock is None:  # pragma: no cover - start() sets both first
-            return
         try:
-            server.run(sockets=[sock])
+            asyncio.run(self._serve())
         except BaseException:  # pragma: no cover - reported by _wait_started
             logger.error("embedded broker server stopped with an error")
             logger.debug("embedded broker error detail", exc_info=True)
 
+    async def _serve(self) -> None:
+        """The server thread's loop: open the core here (a PostgreSQL pool belongs to its loop), serve, close."""
+        server, sock, opened = self._server, self._socket, self._opened
+        if server is None or sock is None or opened is None:  # pragma: no cover - start() sets them first
+            return
+        try:
+            core = await BrokerCore.open(self.settings)
+        except BaseException as exc:
+            opened.set_exception(exc)
+            return
+        self._core = core
+        self._app.state.core = core
+        self._loop = asyncio.get_running_loop()
+        opened.set_result(None)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            await core.close()
+
     def _wait_started(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None or thread is None:  # pragma: no cover - start() sets both first
+        server, thread, opened = self._server, self._thread, self._opened
+        if server is None or thread is None or opened is None:  # pragma: no cover - start() sets them first
             raise RuntimeError("the embedded broker is not starting")
-        deadline = _START_TIMEOUT
-        step = 0.005
-        while deadline > 0:
+        opened.result(_START_TIMEOUT)  # the core's own error (ConfigurationError…) is raised here, in the caller
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
             if server.started:
-                # The app's lifespan recorded its loop before uvicorn reported "started".
-                self._loop = self._app.state.loop
                 return
             if not thread.is_alive():
                 raise RuntimeError("the embedded broker failed to start")
-            threading.Event().wait(step)
-            deadline -= step
+            threading.Event().wait(0.005)
         raise RuntimeError("the embedded broker did not start in time")
 
     def stop(self) -> None:
@@ -160,12 +177,11 @@ class EmbeddedBroker:
             self._thread = None
         self._server = None
         self._loop = None
+        self._core = None
+        self._opened = None
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-        if self._core is not None:
-            self._core.close()
-            self._core = None
         if self._temp_dir is not None:
             self._temp_dir.cleanup()
             self._temp_dir = None
@@ -193,13 +209,15 @@ class EmbeddedBroker:
     # -- in-process operations ------------------------------------------------------------------------------
 
     def call(self, fn: Any, *args: Any, timeout: float = 30.0) -> Any:
-        """Run ``fn(core, *args)`` on the server's event loop (the only thread allowed to use the database)."""
+        """Run ``fn(core, *args)`` on the server's event loop (where the store lives); a coroutine it returns is
+        awaited there."""
         if self._loop is None or self._core is None:
             raise RuntimeError("the embedded broker is not running")
         core = self._core
 
         async def run() -> Any:
-            return fn(core, *args)
+            result = fn(core, *args)
+            return await result if inspect.isawaitable(result) else result
 
         future: Future[Any] = asyncio.run_coroutine_threadsafe(run(), self._loop)
         return future.result(timeout)
@@ -214,9 +232,9 @@ class EmbeddedBroker:
         if token_ttl is not None:
             body["token_ttl"] = token_ttl
 
-        def create(core: BrokerCore) -> AppCredentials:
+        async def create(core: BrokerCore) -> AppCredentials:
             parsed_name, parsed_scopes, ttl = parse_new_app(core, body)
-            return create_app_record(core, parsed_name, parsed_scopes, ttl)
+            return await create_app_record(core, parsed_name, parsed_scopes, ttl)
 
         try:
             result: AppCredentials = self.call(create)

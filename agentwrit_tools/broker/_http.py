@@ -13,6 +13,8 @@ Guarantees made here, for every response including errors:
   not declared ``application/json`` with 415 (:func:`read_json`, the one way an endpoint reads a body);
 * the request's peer (an IP address: the connection's, or what a trusted proxy reports) is published for the
   request in ``_denials.request_peer``, for rate limits and the audit;
+* a store that cannot reach its database answers 503 ``service_unavailable`` with ``Retry-After`` — never a
+  500, and never a success that was not stored;
 * nothing ever answers with a traceback: an unexpected exception is logged as one generic line and answered
   with a bare 500 problem.
 """
@@ -24,7 +26,6 @@ import json
 import logging
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ from ._core import BrokerCore
 from ._denials import peer_of, request_peer
 from ._problems import Problem, problem_body
 from ._settings import BrokerSettings
+from ._store import StoreUnavailable
 
 __all__ = ["create_app", "problem_response", "read_json", "route_template"]
 
@@ -69,7 +71,9 @@ _STATUS_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
+    503: "service_unavailable",
 }
+RETRY_AFTER = "1"
 
 
 def _request_id(request: Request) -> str:
@@ -214,7 +218,18 @@ def _install_handlers(app: FastAPI) -> None:
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         return problem_response(request, Problem(400, "invalid_request", "the request is malformed"))
 
+    async def on_store_unavailable(request: Request, exc: Exception) -> Response:
+        logger.warning("the database is unavailable (%s %s)", request.method, route_template(request.scope))
+        unavailable = Problem(
+            503,
+            "service_unavailable",
+            "the broker cannot reach its database right now; nothing was changed, retry shortly",
+            headers={"Retry-After": RETRY_AFTER},
+        )
+        return problem_response(request, unavailable)
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StoreUnavailable, on_store_unavailable)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
 
@@ -227,8 +242,8 @@ async def _summarise_denials(core: BrokerCore) -> None:
     while True:
         await asyncio.sleep(max(0.05, window / 4))
         try:
-            core.flush_denials()
-        except sqlite3.Error:
+            await core.flush_denials()
+        except StoreUnavailable:
             logger.warning("could not write an audit summary of refused requests; will retry")
 
 
@@ -237,30 +252,30 @@ def create_app(settings: BrokerSettings, *, core: BrokerCore | None = None) -> F
 
     Args:
         settings: the configuration.
-        core: an already opened core (the embedded broker opens it first so errors surface in the caller's
-            thread); when ``None`` the app opens its own at startup and closes it at shutdown.
+        core: an already opened core (``broker serve`` and the embedded broker open it first, so errors surface
+            before serving); when ``None`` the app opens its own at startup and closes it at shutdown. Either way
+            the core's upkeep (key refresh, housekeeping) runs while the app serves.
     """
     from ._routes import register_routes
 
-    holder: dict[str, BrokerCore] = {}
-    if core is not None:
-        holder["core"] = core
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = "core" not in holder
-        if owned:
-            holder["core"] = BrokerCore.open(settings)
-        app.state.core = holder["core"]
-        # Other threads (the embedded broker) schedule work here: this loop's thread owns the database.
+        current: BrokerCore | None = getattr(app.state, "core", None)
+        owned = current is None
+        if current is None:
+            current = app.state.core = await BrokerCore.open(settings)
+        # Other threads (the embedded broker) schedule work here: this loop serves, and owns a SQLite store.
         app.state.loop = asyncio.get_running_loop()
-        summaries = asyncio.create_task(_summarise_denials(holder["core"]))
+        summaries = asyncio.create_task(_summarise_denials(current))
+        current.start_background()
         try:
             yield
         finally:
             summaries.cancel()
+            await current.stop_background()
             if owned:
-                holder.pop("core").close()
+                await current.close()
+                app.state.core = None
 
     app = FastAPI(
         title="agentwrit-tools embedded broker",
@@ -271,11 +286,10 @@ def create_app(settings: BrokerSettings, *, core: BrokerCore | None = None) -> F
         redirect_slashes=False,
         lifespan=lifespan,
     )
-    if core is not None:
-        app.state.core = core
+    app.state.core = core
 
     def observe(endpoint: str, seconds: float) -> None:
-        current = holder.get("core")
+        current = getattr(app.state, "core", None)
         if current is not None:
             current.metrics.observe_request(endpoint, seconds)
 

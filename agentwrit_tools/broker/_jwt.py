@@ -9,6 +9,7 @@ get either a fully typed claim set or :class:`TokenInvalid` — never a half-che
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ._keys import SigningKey, b64url_decode, b64url_encode
@@ -20,6 +21,7 @@ __all__ = [
     "check_lifetime",
     "decode_unverified_header",
     "encode",
+    "kid_of",
     "verify",
 ]
 
@@ -56,8 +58,16 @@ def _json_object(segment: str) -> dict[str, Any]:
 
 
 def decode_unverified_header(token: str) -> dict[str, Any]:
-    """The JOSE header, unverified (for diagnostics and tests only)."""
+    """The JOSE header, unverified: to pick the key by ``kid``, and for diagnostics and tests."""
     return _json_object(token.split(".", 1)[0])
+
+
+def kid_of(token: str) -> object:
+    """The ``kid`` a token's header names (unverified), or None when the header does not parse."""
+    try:
+        return decode_unverified_header(token).get("kid")
+    except TokenInvalid:
+        return None
 
 
 def _is_int(value: object) -> bool:
@@ -113,7 +123,7 @@ def check_lifetime(claims: dict[str, Any], now: float) -> None:
 
 def verify(
     token: object,
-    key: SigningKey,
+    key: SigningKey | Callable[[object], SigningKey | None],
     *,
     now: float,
     issuer: str,
@@ -136,8 +146,11 @@ def verify(
     # Refuse every algorithm but ours before looking at the signature: this is what stops alg-confusion attacks.
     if header.get("alg") != "EdDSA":
         raise TokenInvalid("algorithm not accepted")
-    if header.get("typ", "JWT") != "JWT" or header.get("kid") != key.kid or "crit" in header:
+    # ``key``: the one key, or a lookup by the header's ``kid`` (None: unknown or retired key).
+    found = key if isinstance(key, SigningKey) else key(header.get("kid"))
+    if found is None or header.get("typ", "JWT") != "JWT" or header.get("kid") != found.kid or "crit" in header:
         raise TokenInvalid("header not accepted")
+    key = found
     try:
         signature = b64url_decode(parts[2])
     except ValueError as exc:

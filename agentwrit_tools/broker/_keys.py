@@ -1,18 +1,17 @@
-"""The broker's Ed25519 signing key: created once, then reused across restarts.
+"""The broker's Ed25519 signing keys: stored with the rest of the state, shared by every replica, rotated.
 
-The key must survive restarts, or every token issued before a restart would stop verifying. It lives either in
-the SQLite database (the default, so one file holds all state) or in a PEM file named by the settings (so an
-operator can manage it apart from the data). With a keyring secret configured it is stored sealed in either place
-(:mod:`._keyring`; an encrypted PKCS#8 PEM for the file), and a key found unsealed is sealed on start. Its ``kid``
-is the RFC 7638 thumbprint of the public JWK, which lets anyone recompute it from the published key (extension:
-``GET /.well-known/jwks.json``).
+Keys must survive restarts and be the same on every replica, or tokens would stop verifying. They live in the
+store's ``signing_keys`` rows (the default; :mod:`._keyset` loads and rotates them) or, for a single SQLite broker,
+in one PEM file named by the settings (so an operator can manage it apart from the data; no rotation then). With
+a keyring secret configured a key is stored sealed in either place (:mod:`._keyring`; an encrypted PKCS#8 PEM for
+the file), and a key found unsealed is sealed on start. Its ``kid`` is the RFC 7638 thumbprint of the public JWK,
+which lets anyone recompute it from the published key (extension: ``GET /.well-known/jwks.json``).
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import sqlite3
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -21,11 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ..errors import ConfigurationError
 from ..pop import thumbprint
-from ._keyring import ENV_KEYRING_SECRET, Keyring, is_sealed
+from ._keyring import ENV_KEYRING_SECRET, Keyring
 
-__all__ = ["SigningKey", "b64url_decode", "b64url_encode", "jwk_thumbprint", "load_or_create_key"]
-
-_META_KEY = "signing_key"
+__all__ = ["SigningKey", "b64url_decode", "b64url_encode", "jwk_thumbprint", "key_from_file"]
 
 
 def b64url_encode(data: bytes) -> str:
@@ -89,9 +86,6 @@ class SigningKey:
         return self._private.private_bytes_raw()
 
 
-_PURPOSE = "signing key"
-
-
 def _from_pem_file(path: Path, keyring: Keyring | None) -> SigningKey:
     try:
         data = path.read_bytes()
@@ -153,40 +147,11 @@ def _create_pem_file(path: Path, keyring: Keyring | None) -> SigningKey:
     return SigningKey(private)
 
 
-def _stored(value: str, keyring: Keyring | None) -> SigningKey:
-    if is_sealed(value):
-        if keyring is None:
-            raise ConfigurationError(f"the signing key in the database is sealed: set {ENV_KEYRING_SECRET}")
-        raw = keyring.open(value, purpose=_PURPOSE)
-    else:
-        raw = base64.b64decode(value)
-    return SigningKey(Ed25519PrivateKey.from_private_bytes(raw))
-
-
-def load_or_create_key(conn: sqlite3.Connection, key_path: Path | None, keyring: Keyring | None = None) -> SigningKey:
-    """Return the broker's key, generating and persisting it on first start.
-
-    Args:
-        conn: the broker database (holds the key when ``key_path`` is ``None``).
-        key_path: a PEM file to use instead of the database.
-        keyring: seals the key at rest (database value or PEM file); a key found unsealed is sealed in place.
+def key_from_file(path: Path, keyring: Keyring | None) -> SigningKey:
+    """The broker's key from a PEM file, created (0600) on first start.
 
     Raises:
-        ConfigurationError: an unusable key file, a sealed key without a keyring, or a keyring that does not open it.
+        ConfigurationError: an unusable key file, an encrypted one without a keyring, or a keyring that does not
+            open it.
     """
-    if key_path is not None:
-        return _from_pem_file(key_path, keyring) if key_path.exists() else _create_pem_file(key_path, keyring)
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_META_KEY,)).fetchone()
-    if row is None:
-        raw = Ed25519PrivateKey.generate().private_bytes_raw()
-        value = keyring.seal(raw, purpose=_PURPOSE) if keyring else base64.b64encode(raw).decode("ascii")
-        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (_META_KEY, value))
-        # Another process may have won the race on the same file: always use what is stored.
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (_META_KEY,)).fetchone()
-    key = _stored(str(row[0]), keyring)
-    if keyring is not None and not is_sealed(str(row[0])):
-        # secure_delete: SQLite zeroes what it frees, so the clear key does not linger in the page it leaves.
-        conn.execute("PRAGMA secure_delete = ON")
-        sealed = keyring.seal(key.private_raw(), purpose=_PURPOSE)
-        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (sealed, _META_KEY))
-    return key
+    return _from_pem_file(path, keyring) if path.exists() else _create_pem_file(path, keyring)

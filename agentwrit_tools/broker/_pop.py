@@ -12,7 +12,8 @@ The binding is kept for the token's lineage:
 * a token delegated from a bound token is bound to the **delegate's** registered key — the holder changes, so
   the key does too — and an unbound delegator may ask for a bound delegated token with the same flag.
 
-Which tokens were bound is recorded by ``jti`` (the ``token_bindings`` table), as resource-bound audiences are.
+Which key a token was bound to is stored with the token's record (its ``jkt`` column), as resource-bound audiences
+are.
 With the extensions off the flag is ignored, as the reference broker ignores unknown fields: the client then holds
 a plain bearer token, and the official client, which never sends the flag, gets what it always got.
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import sqlite3
 from typing import Any
 
 from ..ed25519 import load_public_key
@@ -32,9 +32,7 @@ from ..pop import thumbprint
 from ._bodies import opt_bool
 from ._problems import Problem
 
-__all__ = ["KeyBindings", "key_thumbprint", "requested_binding"]
-
-_SCHEMA = "CREATE TABLE IF NOT EXISTS token_bindings (jti TEXT PRIMARY KEY, jkt TEXT NOT NULL)"
+__all__ = ["delegate_binding", "key_thumbprint", "requested_binding"]
 
 
 def requested_binding(body: dict[str, Any], *, extensions: bool) -> bool:
@@ -60,35 +58,15 @@ def key_thumbprint(public_key_b64: str) -> str:
     return thumbprint(raw)
 
 
-class KeyBindings:
-    """Which tokens were issued bound to a key, and to which (the ``token_bindings`` table).
+def delegate_binding(bound: str | None, delegate_key_b64: str, body: dict[str, Any], *, extensions: bool) -> str | None:
+    """The ``jkt`` of a token delegated from one bound to ``bound`` (None: a bearer delegator): the delegate's key
+    when the delegator is bound or the request asks for a bound token; None for a bearer token (and always with
+    the extensions off).
 
-    Used from the broker's event-loop thread only, like the rest of :class:`~._core.BrokerCore`.
+    Raises:
+        Problem: 400 for a malformed ``key_bound``; 403 when the delegate's key cannot bind a token.
     """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        conn.execute(_SCHEMA)
-
-    def record(self, jti: str, jkt: str) -> None:
-        """Remember that ``jti`` was bound to ``jkt`` (call inside the issuing transaction)."""
-        self._conn.execute("INSERT INTO token_bindings (jti, jkt) VALUES (?, ?)", (jti, jkt))
-
-    def of(self, jti: str) -> str | None:
-        """The thumbprint ``jti`` is bound to, or None for a bearer token."""
-        row = self._conn.execute("SELECT jkt FROM token_bindings WHERE jti = ?", (jti,)).fetchone()
-        return str(row[0]) if row else None
-
-    def for_delegate(
-        self, delegator_jti: str, delegate_key_b64: str, body: dict[str, Any], *, extensions: bool
-    ) -> str | None:
-        """The ``jkt`` of a token delegated from ``delegator_jti``: the delegate's key when the delegator is bound
-        or the request asks for a bound token; None for a bearer token (and always with the extensions off).
-
-        Raises:
-            Problem: 400 for a malformed ``key_bound``; 403 when the delegate's key cannot bind a token.
-        """
-        asked = requested_binding(body, extensions=extensions)
-        if not extensions or not (asked or self.of(delegator_jti) is not None):
-            return None
-        return key_thumbprint(delegate_key_b64)
+    asked = requested_binding(body, extensions=extensions)
+    if not extensions or not (asked or bound is not None):
+        return None
+    return key_thumbprint(delegate_key_b64)

@@ -7,9 +7,10 @@ A rule names a level and a target; a token is revoked when any rule matches it:
 * ``task``  — its ``task_id``;
 * ``chain`` — the first record of its ``delegation_chain`` (the agent that started the chain).
 
-Rules are rows with a strictly increasing ``seq``; that sequence *is* the revocation feed (extension:
-``GET /v1/revocations?after=&limit=``), so a resource server that verifies tokens locally can poll it and miss
-nothing: rules are never deleted or reordered.
+Rules are rows with a strictly increasing ``seq``, assigned in commit order across every replica (the store
+serialises rule writes); that sequence *is* the revocation feed (extension: ``GET /v1/revocations?after=&limit=``),
+so a resource server that verifies tokens locally can poll it and miss nothing: rules are never reordered, and
+the only ones housekeeping deletes are ``token`` rules of tokens that have expired anyway.
 
 Cascade (extension): every issued token is recorded with its *lineage* (the ``jti`` that started its renewal
 line; renewals keep it) and, when delegated, its parent's lineage. Revoking or releasing a live token walks the
@@ -21,41 +22,21 @@ new ``jti``.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from ._audit import AuditLog
+from . import _audit
 from ._metrics import BrokerMetrics
+from ._store import Store, TokenRecord, Tx
 from ._timefmt import rfc3339_nano
 
-__all__ = ["LEVELS", "Revocations", "TokenRow"]
+__all__ = ["LEVELS", "Revocations", "TokenRow", "chain_root_of"]
 
 LEVELS = ("token", "agent", "task", "chain")
 _MATCH_COLUMN = {"token": "jti", "agent": "sub", "task": "task_id", "chain": "chain_root"}
 
-
-@dataclass(frozen=True, slots=True)
-class TokenRow:
-    """What the broker remembers about an issued token (never the token itself)."""
-
-    jti: str
-    sub: str
-    task_id: str
-    orch_id: str
-    chain_root: str | None
-    lineage: str
-    exp: int
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> TokenRow:
-        return cls(*row)
-
-
-_ROW_COLUMNS = "jti, sub, task_id, orch_id, chain_root, lineage, exp"
-_BATCH = 500  # stays under SQLite's host-parameter limit on every build
+TokenRow = TokenRecord  # what revocation works on: the stored record of an issued token
 
 
 def chain_root_of(claims: dict[str, Any]) -> str | None:
@@ -68,118 +49,120 @@ def chain_root_of(claims: dict[str, Any]) -> str | None:
 
 
 class Revocations:
-    """Rule storage and matching on the broker's connection (callers own the transaction)."""
+    """Rule writing and matching over the store (writers pass the transaction they own).
 
-    def __init__(self, conn: sqlite3.Connection, audit: AuditLog, metrics: BrokerMetrics, *, cascade: bool) -> None:
-        self._conn = conn
-        self._audit = audit
+    Args:
+        max_ttl: how long a ``token`` rule for a ``jti`` the broker never issued is remembered (no token with it
+            can be alive longer).
+    """
+
+    def __init__(self, store: Store, metrics: BrokerMetrics, *, cascade: bool, max_ttl: int) -> None:
+        self._store = store
         self._metrics = metrics
         self.cascade = cascade
+        self._max_ttl = max_ttl
 
     # -- matching ---------------------------------------------------------------------------------------------
 
     def is_revoked(self, jti: str, sub: str, task_id: str, chain_root: str | None) -> bool:
-        row = self._conn.execute(
-            "SELECT 1 FROM revocations WHERE (level = 'token' AND target = ?) OR (level = 'agent' AND target = ?)"
-            " OR (level = 'task' AND target = ?) OR (level = 'chain' AND target = ?) LIMIT 1",
-            (jti, sub, task_id, chain_root),
-        ).fetchone()
-        return row is not None
+        """The per-request answer (local where the store can; see :meth:`._store.Store.revoked`)."""
+        return self._store.revoked(jti, sub, task_id, chain_root)
 
     def claims_revoked(self, claims: dict[str, Any]) -> bool:
-        return self.is_revoked(
-            str(claims.get("jti", "")),
-            str(claims.get("sub", "")),
-            str(claims.get("task_id", "")),
-            chain_root_of(claims),
-        )
+        return self.is_revoked(*_identifiers(claims))
 
-    def _row_revoked(self, row: TokenRow) -> bool:
-        return self.is_revoked(row.jti, row.sub, row.task_id, row.chain_root)
+    @staticmethod
+    async def claims_revoked_in(tx: Tx, claims: dict[str, Any]) -> bool:
+        """The authoritative answer inside a transaction: what a write deriving authority from a token checks,
+        so a token revoked on another replica a moment ago cannot renew or delegate."""
+        return await tx.rule_matches(*_identifiers(claims))
 
     # -- writing ----------------------------------------------------------------------------------------------
 
-    def add_rule(self, level: str, target: str) -> bool:
-        """Store a rule; ``False`` when the same rule already existed (its ``seq`` is kept)."""
+    async def add_rule(self, tx: Tx, level: str, target: str, *, exp: int | None = None) -> bool:
+        """Store a rule; ``False`` when the same rule already existed (its ``seq`` is kept).
+
+        ``exp``: the revoked token's expiry, after which its ``token`` rule may be forgotten.
+        """
         if level not in LEVELS:
             raise ValueError(f"unknown revocation level {level!r}")
-        cur = self._conn.execute(
-            "INSERT OR IGNORE INTO revocations (level, target, revoked_at) VALUES (?, ?, ?)",
-            (level, target, rfc3339_nano(time.time_ns())),
-        )
-        return cur.rowcount == 1
+        forget_after = None
+        if level == "token":
+            forget_after = exp if exp is not None else int(time.time()) + self._max_ttl
+        return await tx.add_rule(level, target, rfc3339_nano(time.time_ns()), forget_after)
 
-    def revoke(self, level: str, target: str) -> tuple[list[TokenRow], list[TokenRow]]:
+    async def revoke(self, tx: Tx, level: str, target: str) -> tuple[list[TokenRow], list[TokenRow]]:
         """Apply an operator's rule.
 
         Returns:
             (the live tokens the rule itself revoked, the live tokens revoked by cascade).
         """
-        column = _MATCH_COLUMN[level]
-        hit = self._live(f"{column} = ?", (target,))  # fixed column name
-        self.add_rule(level, target)
+        hit = await self._live(tx, await tx.live_tokens(_MATCH_COLUMN[level], target, int(time.time())))
+        exp = hit[0].exp if level == "token" and hit else None
+        await self.add_rule(tx, level, target, exp=exp)
         if hit:
             self._metrics.tokens_revoked.labels(level=level).inc(len(hit))
-        cascaded = self.cascade_from(row.lineage for row in hit) if self.cascade else []
+        cascaded = await self.cascade_from(tx, (row.lineage for row in hit)) if self.cascade else []
         return hit, cascaded
 
-    def revoke_app(self, app_id: str) -> tuple[list[TokenRow], list[TokenRow]]:
+    async def revoke_app(self, tx: Tx, app_id: str) -> tuple[list[TokenRow], list[TokenRow]]:
         """Revoke what a deregistered app holds: its own live tokens and those of the agents it launched.
 
         Token-level rules (they are forgotten once the tokens expire), plus the cascade to what those tokens
         delegated. Returns (the tokens revoked directly, the ones revoked by cascade).
         """
-        hit = self._live(
-            "(sub = ? OR sub IN (SELECT agent_id FROM agents WHERE app_id = ?))", (f"app:{app_id}", app_id)
-        )
+        hit = await self._live(tx, await tx.live_tokens_of_app(app_id, int(time.time())))
         for row in hit:
-            self.add_rule("token", row.jti)
+            await self.add_rule(tx, "token", row.jti, exp=row.exp)
         if hit:
             self._metrics.tokens_revoked.labels(level="token").inc(len(hit))
-        cascaded = self.cascade_from(row.lineage for row in hit) if self.cascade else []
+        cascaded = await self.cascade_from(tx, (row.lineage for row in hit)) if self.cascade else []
         return hit, cascaded
 
-    def _live(self, condition: str, args: tuple[Any, ...]) -> list[TokenRow]:
-        """Unexpired, not yet revoked tokens matching ``condition`` (a fixed SQL fragment with placeholders)."""
-        rows = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS} FROM tokens WHERE {condition} AND exp > ?",  # noqa: S608 - fixed fragments
-            (*args, int(time.time())),
+    @staticmethod
+    async def _live(tx: Tx, rows: list[TokenRow]) -> list[TokenRow]:
+        """The rows not yet revoked (the caller already kept only unexpired ones)."""
+        return [row for row in rows if not await tx.rule_matches(row.jti, row.sub, row.task_id, row.chain_root)]
+
+    async def revoke_token(self, tx: Tx, row: TokenRow, *, cascade: bool) -> tuple[bool, list[TokenRow]]:
+        """Revoke one token by ``jti`` (release, renewal).
+
+        Returns:
+            (whether this call added the rule — ``False``: it was already revoked, the cascade's victims).
+        """
+        walk = cascade and self.cascade
+        added, children = await tx.add_token_rule(
+            row.jti, rfc3339_nano(time.time_ns()), row.exp, children_of=row.lineage if walk else None
         )
-        return [row for row in map(TokenRow.from_row, rows) if not self._row_revoked(row)]
+        if not added:
+            return False, []
+        self._metrics.tokens_revoked.labels(level="token").inc()
+        return True, await self.cascade_from(tx, [row.lineage], first=children) if walk else []
 
-    def revoke_token(self, row: TokenRow, *, cascade: bool) -> list[TokenRow]:
-        """Revoke one token by ``jti`` (release, renewal); returns the cascade's victims."""
-        if self.add_rule("token", row.jti):
-            self._metrics.tokens_revoked.labels(level="token").inc()
-        return self.cascade_from([row.lineage]) if cascade and self.cascade else []
+    async def cascade_from(
+        self, tx: Tx, lineages: Iterable[str], *, first: list[TokenRow] | None = None
+    ) -> list[TokenRow]:
+        """Revoke every live token delegated (transitively) from the given lineages, auditing each.
 
-    def cascade_from(self, lineages: Iterable[str]) -> list[TokenRow]:
-        """Revoke every live token delegated (transitively) from the given lineages, auditing each."""
+        ``first``: the tokens delegated from ``lineages``, when the caller already read them.
+        """
         now = int(time.time())
         seen = set(lineages)
         frontier = list(seen)
         victims: list[TokenRow] = []
         while frontier:
-            rows: list[TokenRow] = []
-            for start in range(0, len(frontier), _BATCH):
-                batch = frontier[start : start + _BATCH]
-                marks = ",".join("?" * len(batch))
-                rows.extend(
-                    TokenRow.from_row(r)
-                    for r in self._conn.execute(
-                        f"SELECT {_ROW_COLUMNS} FROM tokens WHERE parent_lineage IN ({marks})",  # noqa: S608
-                        batch,
-                    )
-                )
+            rows = first if first is not None else await tx.delegated_from(frontier)
+            first = None
             frontier = []
             for row in rows:
                 if row.lineage not in seen:
                     seen.add(row.lineage)
                     frontier.append(row.lineage)
-                if row.exp > now and not self._row_revoked(row):
-                    self.add_rule("token", row.jti)
+                if row.exp > now and not await tx.rule_matches(row.jti, row.sub, row.task_id, row.chain_root):
+                    await self.add_rule(tx, "token", row.jti, exp=row.exp)
                     self._metrics.tokens_revoked.labels(level="token").inc()
-                    self._audit.append(
+                    await _audit.append(
+                        tx,
                         "token_revoked",
                         agent_id=row.sub,
                         task_id=row.task_id,
@@ -192,34 +175,39 @@ class Revocations:
 
     # -- reading ----------------------------------------------------------------------------------------------
 
-    def token_row(self, jti: str) -> TokenRow | None:
-        r = self._conn.execute(f"SELECT {_ROW_COLUMNS} FROM tokens WHERE jti = ?", (jti,)).fetchone()  # noqa: S608
-        return TokenRow.from_row(r) if r else None
+    async def token_row(self, jti: str) -> TokenRow | None:
+        async with self._store.reader() as tx:
+            return await tx.token(jti)
 
-    def feed(self, after: int, limit: int) -> dict[str, Any]:
+    async def feed(self, after: int, limit: int) -> dict[str, Any]:
         """One page of the revocation feed, oldest first.
 
         Extension: a ``token`` entry carries the token's ``exp`` (unix seconds) when the broker issued it, so a
         verifier can forget the entry once the token has expired anyway; ``null`` when the ``jti`` is unknown.
         """
-        rows = self._conn.execute(
-            "SELECT r.seq, r.level, r.target, r.revoked_at, t.exp FROM revocations r"
-            " LEFT JOIN tokens t ON r.level = 'token' AND t.jti = r.target"
-            " WHERE r.seq > ? ORDER BY r.seq LIMIT ?",
-            (after, limit + 1),
-        ).fetchall()
+        async with self._store.reader() as tx:
+            rows = await tx.feed(after, limit + 1)
         page = rows[:limit]
         return {
             "revocations": [
                 {
-                    "seq": r[0],
-                    "level": r[1],
-                    "target": r[2],
-                    "revoked_at": r[3],
-                    **({"exp": r[4]} if r[1] == "token" else {}),
+                    "seq": r.seq,
+                    "level": r.level,
+                    "target": r.target,
+                    "revoked_at": r.revoked_at,
+                    **({"exp": r.exp} if r.level == "token" else {}),
                 }
                 for r in page
             ],
-            "next_after": page[-1][0] if page else after,
+            "next_after": page[-1].seq if page else after,
             "has_more": len(rows) > limit,
         }
+
+
+def _identifiers(claims: dict[str, Any]) -> tuple[str, str, str, str | None]:
+    return (
+        str(claims.get("jti", "")),
+        str(claims.get("sub", "")),
+        str(claims.get("task_id", "")),
+        chain_root_of(claims),
+    )

@@ -7,6 +7,7 @@ tracebacks.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import ipaddress
 import os
@@ -95,35 +96,42 @@ def url_for(host: str, port: int) -> str:
 def serve(settings: BrokerSettings, *, on_ready: Callable[[str], None] | None = None, log_level: str = "info") -> None:
     """Open the broker and serve until interrupted (Ctrl-C / SIGTERM stop it gracefully).
 
+    The store is opened (connected, migrated), the keys loaded and the port bound before uvicorn starts, all on
+    the loop that then serves (a PostgreSQL pool belongs to its loop).
+
     Args:
         settings: the configuration (``host``/``port`` say where to listen).
         on_ready: called with the base URL once the database is open and the port is bound.
         log_level: uvicorn's log level.
 
     Raises:
-        ConfigurationError: unusable settings.
-        sqlite3.Error: the database cannot be opened or created.
+        ConfigurationError: unusable settings, a database that cannot be opened or reached.
         OSError: the port cannot be bound.
     """
-    core = BrokerCore.open(settings)
-    try:
-        sock = bind_socket(settings.host, settings.port)
-    except BaseException:
-        core.close()
-        raise
-    try:
-        app = create_app(settings, core=core)
-        port = sock.getsockname()[1]
-        if on_ready is not None:
-            on_ready(url_for(settings.host, port))
-        config = server_config(app, settings, log_level=log_level)
-        server = uvicorn.Server(config)
-        # Everything alive now (the framework, the app, the imported modules) lives as long as the process. Left
-        # in the collector's oldest generation, each full collection walked it all: a 30-50 ms pause on some
-        # request every few thousand. Frozen, a full collection only walks what requests allocated since.
-        gc.collect()
-        gc.freeze()
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
-        core.close()
+    app = create_app(settings)
+    config = server_config(app, settings, log_level=log_level)
+
+    async def main() -> None:
+        core = await BrokerCore.open(settings)
+        try:
+            sock = bind_socket(settings.host, settings.port)
+        except BaseException:
+            await core.close()
+            raise
+        try:
+            app.state.core = core
+            port = sock.getsockname()[1]
+            if on_ready is not None:
+                on_ready(url_for(settings.host, port))
+            server = uvicorn.Server(config)
+            # Everything alive now (the framework, the app, the imported modules) lives as long as the process.
+            # Left in the collector's oldest generation, each full collection walked it all: a 30-50 ms pause on
+            # some request every few thousand. Frozen, a full collection only walks what requests allocated since.
+            gc.collect()
+            gc.freeze()
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
+            await core.close()
+
+    asyncio.run(main())

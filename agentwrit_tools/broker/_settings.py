@@ -17,7 +17,42 @@ from ..errors import ConfigurationError
 from ..scopes import is_identifier
 from ._keyring import ENV_KEYRING_SECRET
 
-__all__ = ["BrokerSettings"]
+__all__ = ["ENV_DATABASE_URL", "BrokerSettings", "check_database_url", "redact_url"]
+
+ENV_DATABASE_URL = "AGENTWRIT_DATABASE_URL"
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(value: str) -> bool:
+    """True for a PostgreSQL URL (what ``--db`` takes besides a SQLite file path)."""
+    return value.lower().startswith(_PG_SCHEMES)
+
+
+def check_database_url(value: object) -> str:
+    """The URL, if it is a PostgreSQL one (``postgresql://user@host:port/db?...``).
+
+    Raises:
+        ConfigurationError: anything else (the message never repeats the value: it may hold a password).
+    """
+    if not isinstance(value, str) or not is_database_url(value) or "\x00" in value:
+        raise ConfigurationError(
+            f"the database URL must start with postgresql:// ({ENV_DATABASE_URL} or --db); "
+            "for SQLite give a file path to --db"
+        )
+    return value
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (what messages and logs may show)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        redacted = rest
+    else:
+        user, colon, _ = userinfo.partition(":")
+        redacted = f"{user}{':***' if colon else ''}@{host}"
+    return f"{scheme}{sep}{redacted.split('?', 1)[0]}"
+
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -60,6 +95,17 @@ class BrokerSettings:
             every renewal of it: renewal never extends past it (and is refused once it has passed).
         admin_session_lifetime: the same for admin tokens (short: an admin session renewed without the secret).
         db_path: the SQLite file holding all state; ``None`` means an in-memory database (lost on exit, tests only).
+        database_url: a ``postgresql://`` URL (``AGENTWRIT_DATABASE_URL``): the state lives in that database,
+            shared by every replica pointed at it; ``db_path`` is then unused. Needs ``keyring_secret``.
+        db_pool_size: PostgreSQL connections a replica keeps at most.
+        revocation_notify: PostgreSQL: learn of other replicas' revocations by LISTEN/NOTIFY as they commit (on),
+            or only by polling (off).
+        revocation_poll_interval: PostgreSQL: seconds between polls of the revocation rules (also a backstop
+            when notifications are on).
+        revocation_max_staleness: PostgreSQL: a replica whose copy of the revocation rules is older than this
+            (seconds) refuses to answer from it (503) rather than accept a token revoked elsewhere.
+        housekeeping_interval: seconds between purges of expired state (0: never).
+        purge_batch: rows deleted per statement by housekeeping (each batch its own short transaction).
         signing_key_path: a PEM file for the Ed25519 key; ``None`` keeps the key inside the database.
         keyring_secret: seals private keys at rest (``AGENTWRIT_KEYRING_SECRET``): the signing key is stored
             encrypted in the database or the PEM file. ``None`` stores it in the clear (files stay 0600).
@@ -98,6 +144,13 @@ class BrokerSettings:
     session_lifetime: int = 86400
     admin_session_lifetime: int = 3600
     db_path: Path | None = None
+    database_url: str | None = field(default=None, repr=False)
+    db_pool_size: int = 10
+    revocation_notify: bool = True
+    revocation_poll_interval: float = 0.25
+    revocation_max_staleness: float = 1.0
+    housekeeping_interval: float = 60.0
+    purge_batch: int = 500
     signing_key_path: Path | None = None
     keyring_secret: str | None = field(default=None, repr=False)
     fix_permissions: bool = False
@@ -132,17 +185,26 @@ class BrokerSettings:
             "max_body_bytes",
             "admin_auth_burst",
             "app_auth_burst",
+            "db_pool_size",
+            "purge_batch",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"broker setting {name} must be a positive integer")
-        for name in ("admin_auth_rate", "app_auth_rate"):
+        for name in ("admin_auth_rate", "app_auth_rate", "revocation_poll_interval", "revocation_max_staleness"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(f"broker setting {name} must be a positive number")
-        window = self.audit_failure_window
-        if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
-            raise ConfigurationError("broker setting audit_failure_window must be a number of seconds (0 or more)")
+        for name in ("audit_failure_window", "housekeeping_interval"):
+            window = getattr(self, name)
+            if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
+                raise ConfigurationError(f"broker setting {name} must be a number of seconds (0 or more)")
+        if self.database_url is not None:
+            object.__setattr__(self, "database_url", check_database_url(self.database_url))
+            if self.signing_key_path is not None:
+                raise ConfigurationError(
+                    "on PostgreSQL the signing keys live in the database: AA_SIGNING_KEY_PATH is for SQLite only"
+                )
         if self.default_ttl > self.max_ttl:
             raise ConfigurationError("broker setting default_ttl must not exceed max_ttl")
         if not is_identifier(self.trust_domain):
@@ -172,6 +234,10 @@ class BrokerSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> BrokerSettings:
         """Read the reference broker's ``AA_*`` variables; keyword overrides win over the environment.
 
+        Ours too: ``AGENTWRIT_KEYRING_SECRET``, ``AGENTWRIT_DATABASE_URL``, and for PostgreSQL replicas
+        ``AGENTWRIT_DB_POOL_SIZE``, ``AGENTWRIT_REVOCATION_NOTIFY`` (true/false) and
+        ``AGENTWRIT_REVOCATION_POLL_INTERVAL`` (seconds).
+
         Raises:
             ConfigurationError: a variable is present but malformed (named in the message, value never echoed
                 because it may be the secret).
@@ -189,6 +255,13 @@ class BrokerSettings:
                     values[key] = int(env[var].strip())
                 except ValueError:
                     raise ConfigurationError(f"{var} must be an integer") from None
+
+        def number(var: str, key: str) -> None:
+            if var in env:
+                try:
+                    values[key] = float(env[var].strip())
+                except ValueError:
+                    raise ConfigurationError(f"{var} must be a number") from None
 
         def path(var: str, key: str) -> None:
             if env.get(var):
@@ -208,6 +281,8 @@ class BrokerSettings:
             values["admin_secret"] = env["AA_ADMIN_SECRET"]
         if env.get(ENV_KEYRING_SECRET):
             values["keyring_secret"] = env[ENV_KEYRING_SECRET]
+        if env.get(ENV_DATABASE_URL):
+            values["database_url"] = env[ENV_DATABASE_URL]
         text("AA_TRUST_DOMAIN", "trust_domain")
         text("AA_ISSUER", "issuer")
         if env.get("AA_AUDIENCE"):
@@ -221,6 +296,9 @@ class BrokerSettings:
         path("AA_DB_PATH", "db_path")
         path("AA_SIGNING_KEY_PATH", "signing_key_path")
         flag("AA_EXTENSIONS", "extensions")
+        flag("AGENTWRIT_REVOCATION_NOTIFY", "revocation_notify")
+        number("AGENTWRIT_REVOCATION_POLL_INTERVAL", "revocation_poll_interval")
+        integer("AGENTWRIT_DB_POOL_SIZE", "db_pool_size")
         flag("AA_RATE_LIMITS", "rate_limits")
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -5,8 +5,8 @@ launch tokens whose ``allowed_scope`` must fit inside its ceiling, and a launch 
 register for. Admin and app tokens carry disjoint scopes (``admin:…`` vs ``app:…``), which is what keeps each
 role off the other's launch-token route.
 
-Functions take parsed JSON and return response bodies; they raise :class:`Problem` to refuse. They run on the
-event-loop thread that owns the database (see :mod:`._core`).
+Functions take parsed JSON and return response bodies; they raise :class:`Problem` to refuse. Their state goes
+through the store (:mod:`._store`), each change in one transaction with its audit event.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..scopes import uncovered
+from . import _audit
 from ._bodies import int_or, opt_bool, opt_int, req_identifier, req_name, req_scope_list, req_str
 from ._core import BrokerCore
 from ._problems import Problem, bad_request, not_found, unauthorized
 from ._secrets import random_hex, sha256_hex, verify_sha256
+from ._store import AppRow, LaunchTokenRow
 from ._timefmt import rfc3339_nano, rfc3339_seconds
 
 __all__ = [
@@ -44,7 +46,6 @@ APP_SCOPES = ["app:launch-tokens:*", "app:agents:*", "app:audit:read"]
 ADMIN_APPS_SCOPE = "admin:launch-tokens:*"
 
 _APP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
-_APP_COLUMNS = "app_id, name, client_id, scopes, token_ttl, status, created_at, updated_at, deregistered_at"
 _DUMMY_HASH = sha256_hex("no-such-client")
 
 
@@ -72,16 +73,18 @@ class AppCredentials:
 # -- admin ------------------------------------------------------------------------------------------------------
 
 
-def admin_login(core: BrokerCore, *, secret_ok: bool, client: str) -> dict[str, Any]:
+async def admin_login(core: BrokerCore, *, secret_ok: bool, client: str) -> dict[str, Any]:
     """Finish an admin login once the (slow) secret check has run elsewhere."""
     if not secret_ok:
         core.metrics.admin_auth.labels(status="failure").inc()
-        raise core.deny(
+        raise await core.deny(
             unauthorized("invalid admin secret"), "admin_auth_failed", agent_id="admin", detail=f"client {client}"
         )
-    with core.tx():
-        issued = core.mint(sub="admin", scope=ADMIN_SCOPES, ttl=core.settings.admin_token_ttl, kind="admin")
-        core.audit.append("admin_auth", agent_id="admin", detail=f"client {client}", resource=issued.claims["jti"])
+    async with core.tx() as tx:
+        issued = await core.mint(tx, sub="admin", scope=ADMIN_SCOPES, ttl=core.settings.admin_token_ttl, kind="admin")
+        await _audit.append(
+            tx, "admin_auth", agent_id="admin", detail=f"client {client}", resource=issued.claims["jti"]
+        )
     core.metrics.admin_auth.labels(status="success").inc()
     return {"access_token": issued.token, "expires_in": issued.expires_in, "token_type": "Bearer"}
 
@@ -94,20 +97,18 @@ def _app_ttl(body: dict[str, Any], core: BrokerCore, default: int | None) -> int
     return ttl
 
 
-def create_app_record(core: BrokerCore, name: str, scopes: list[str], token_ttl: int | None) -> AppCredentials:
+async def create_app_record(core: BrokerCore, name: str, scopes: list[str], token_ttl: int | None) -> AppCredentials:
     """Create an app (shared by the HTTP route and ``EmbeddedBroker.create_app``); inputs already validated."""
     app_id = f"app-{random_hex(8)}"
     client_id = f"{name[:40]}-{random_hex(6)}"
     client_secret = random_hex(32)
     ttl = token_ttl if token_ttl is not None else core.settings.app_token_ttl
     now = rfc3339_nano(time.time_ns())
-    with core.tx():
-        core.conn.execute(
-            "INSERT INTO apps (app_id, name, client_id, secret_hash, scopes, token_ttl, status, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-            (app_id, name, client_id, sha256_hex(client_secret), json.dumps(scopes), ttl, now, now),
-        )
-        core.audit.append(
+    row = AppRow(app_id, name, client_id, sha256_hex(client_secret), json.dumps(scopes), ttl, "active", now, now)
+    async with core.tx() as tx:
+        await tx.insert_app(row)
+        await _audit.append(
+            tx,
             "app_registered",
             agent_id=f"app:{app_id}",
             detail=f"app {name} registered with ceiling {','.join(scopes)}",
@@ -125,87 +126,85 @@ def parse_new_app(core: BrokerCore, body: dict[str, Any]) -> tuple[str, list[str
     return name, scopes, _app_ttl(body, core, None)
 
 
-def _app_body(row: tuple[Any, ...]) -> dict[str, Any]:
-    app_id, name, client_id, scopes, token_ttl, status, created_at, updated_at, deregistered_at = row
+def _app_body(row: AppRow) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "app_id": app_id,
-        "name": name,
-        "client_id": client_id,
-        "scopes": json.loads(scopes),
-        "token_ttl": token_ttl,
-        "status": status,
-        "created_at": created_at,
-        "updated_at": updated_at,
+        "app_id": row.app_id,
+        "name": row.name,
+        "client_id": row.client_id,
+        "scopes": json.loads(row.scopes),
+        "token_ttl": row.token_ttl,
+        "status": row.status,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
     }
-    if deregistered_at:
-        body["deregistered_at"] = deregistered_at
+    if row.deregistered_at:
+        body["deregistered_at"] = row.deregistered_at
     return body
 
 
-def _app_row(core: BrokerCore, app_id: str) -> tuple[Any, ...] | None:
-    row = core.conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE app_id = ?", (app_id,)).fetchone()  # noqa: S608
-    return tuple(row) if row else None
+async def _app_row(core: BrokerCore, app_id: str) -> AppRow | None:
+    async with core.store.reader() as tx:
+        return await tx.app(app_id)
 
 
-def list_apps(core: BrokerCore) -> dict[str, Any]:
-    rows = core.conn.execute(f"SELECT {_APP_COLUMNS} FROM apps ORDER BY created_at, app_id").fetchall()  # noqa: S608
-    apps = [_app_body(tuple(row)) for row in rows]
+async def list_apps(core: BrokerCore) -> dict[str, Any]:
+    async with core.store.reader() as tx:
+        apps = [_app_body(row) for row in await tx.apps()]
     return {"apps": apps, "total": len(apps)}
 
 
-def get_app(core: BrokerCore, app_id: str) -> dict[str, Any]:
-    row = _app_row(core, app_id)
+async def get_app(core: BrokerCore, app_id: str) -> dict[str, Any]:
+    row = await _app_row(core, app_id)
     if row is None:
         raise not_found("no app with that id")
     return _app_body(row)
 
 
-def update_app(core: BrokerCore, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
+async def update_app(core: BrokerCore, app_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """``PUT /v1/admin/apps/{id}``: new ceiling and/or token TTL; tokens already issued are unaffected."""
     scopes = req_scope_list(body, "scopes") if body.get("scopes") is not None else None
     ttl = _app_ttl(body, core, None)
-    row = _app_row(core, app_id)
-    if row is None or row[5] != "active":
+    row = await _app_row(core, app_id)
+    if row is None or row.status != "active":
         raise not_found("no active app with that id")
     now = rfc3339_nano(time.time_ns())
-    with core.tx():
+    async with core.tx() as tx:
+        await tx.update_app(
+            app_id, scopes=json.dumps(scopes) if scopes is not None else None, token_ttl=ttl, updated_at=now
+        )
         if scopes is not None:
-            core.conn.execute("UPDATE apps SET scopes = ? WHERE app_id = ?", (json.dumps(scopes), app_id))
-            core.audit.append(
+            await _audit.append(
+                tx,
                 "scopes_ceiling_updated",
                 agent_id=f"app:{app_id}",
-                detail=f"ceiling changed from {','.join(json.loads(row[3]))} to {','.join(scopes)}",
+                detail=f"ceiling changed from {','.join(json.loads(row.scopes))} to {','.join(scopes)}",
                 resource=app_id,
             )
-        if ttl is not None:
-            core.conn.execute("UPDATE apps SET token_ttl = ? WHERE app_id = ?", (ttl, app_id))
-        core.conn.execute("UPDATE apps SET updated_at = ? WHERE app_id = ?", (now, app_id))
-        core.audit.append("app_updated", agent_id=f"app:{app_id}", detail=f"app {row[1]} updated", resource=app_id)
-    return get_app(core, app_id)
+        await _audit.append(
+            tx, "app_updated", agent_id=f"app:{app_id}", detail=f"app {row.name} updated", resource=app_id
+        )
+    return await get_app(core, app_id)
 
 
-def delete_app(core: BrokerCore, app_id: str) -> dict[str, Any]:
+async def delete_app(core: BrokerCore, app_id: str) -> dict[str, Any]:
     """Deregister: the app can no longer authenticate, and what it holds dies with it.
 
     Its live app tokens, the live tokens of the agents registered with its launch tokens (and what those
     delegated) are revoked, and its unused launch tokens are spent: a deregistered app's authority does not linger
     in credentials issued before.
     """
-    row = _app_row(core, app_id)
-    if row is None or row[5] != "active":
+    row = await _app_row(core, app_id)
+    if row is None or row.status != "active":
         raise not_found("no active app with that id")
     now = rfc3339_nano(time.time_ns())
-    with core.tx():
-        core.conn.execute(
-            "UPDATE apps SET status = 'inactive', deregistered_at = ?, updated_at = ? WHERE app_id = ?",
-            (now, now, app_id),
-        )
-        core.conn.execute("UPDATE launch_tokens SET consumed = 1 WHERE app_id = ? AND consumed = 0", (app_id,))
-        hit, cascaded = core.revocations.revoke_app(app_id)
-        core.audit.append(
+    async with core.tx() as tx:
+        await tx.deactivate_app(app_id, now)
+        hit, cascaded = await core.revocations.revoke_app(tx, app_id)
+        await _audit.append(
+            tx,
             "app_deregistered",
             agent_id=f"app:{app_id}",
-            detail=f"app {row[1]} deregistered; {len(hit)} live token(s) revoked"
+            detail=f"app {row.name} deregistered; {len(hit)} live token(s) revoked"
             + (f", {len(cascaded)} delegated token(s) by cascade" if cascaded else ""),
             resource=app_id,
         )
@@ -220,21 +219,21 @@ def parse_app_login(body: dict[str, Any]) -> tuple[str, str]:
     return req_identifier(body, "client_id"), req_str(body, "client_secret", max_len=256)
 
 
-def app_login(core: BrokerCore, client_id: str, client_secret: str) -> dict[str, Any]:
+async def app_login(core: BrokerCore, client_id: str, client_secret: str) -> dict[str, Any]:
     """``POST /v1/app/auth`` after rate limiting; one generic message for every failure."""
-    row = core.conn.execute(
-        "SELECT app_id, secret_hash, token_ttl, name FROM apps WHERE client_id = ? AND status = 'active'",
-        (client_id,),
-    ).fetchone()
+    async with core.store.reader() as reader:
+        row = await reader.active_app_by_client(client_id)
     # Hash even for unknown clients so the response time does not reveal which client_ids exist.
-    ok = verify_sha256(client_secret, row[1] if row else _DUMMY_HASH) and row is not None
+    ok = verify_sha256(client_secret, row.secret_hash if row else _DUMMY_HASH) and row is not None
     if not ok or row is None:
-        raise core.deny(unauthorized("Authentication failed"), "app_auth_failed", detail=f"client_id {client_id[:100]}")
-    app_id, _, ttl, name = row
-    with core.tx():
-        issued = core.mint(sub=f"app:{app_id}", scope=APP_SCOPES, ttl=int(ttl), kind="app")
-        core.audit.append(
-            "app_authenticated", agent_id=f"app:{app_id}", detail=f"app {name} authenticated", resource=app_id
+        raise await core.deny(
+            unauthorized("Authentication failed"), "app_auth_failed", detail=f"client_id {client_id[:100]}"
+        )
+    app_id = row.app_id
+    async with core.tx() as tx:
+        issued = await core.mint(tx, sub=f"app:{app_id}", scope=APP_SCOPES, ttl=int(row.token_ttl), kind="app")
+        await _audit.append(
+            tx, "app_authenticated", agent_id=f"app:{app_id}", detail=f"app {row.name} authenticated", resource=app_id
         )
     return {
         "access_token": issued.token,
@@ -244,20 +243,20 @@ def app_login(core: BrokerCore, client_id: str, client_secret: str) -> dict[str,
     }
 
 
-def active_app_ceiling(core: BrokerCore, claims: dict[str, Any]) -> tuple[str, list[str]]:
+async def active_app_ceiling(core: BrokerCore, claims: dict[str, Any]) -> tuple[str, list[str]]:
     """The app behind an app token and its current ceiling; a deregistered app's tokens stop here."""
     sub = str(claims.get("sub", ""))
     app_id = sub.removeprefix("app:")
-    row = core.conn.execute("SELECT scopes FROM apps WHERE app_id = ? AND status = 'active'", (app_id,)).fetchone()
-    if not sub.startswith("app:") or row is None:
-        raise core.deny(unauthorized(), "token_auth_failed", claims=claims, detail="app is not active")
-    return app_id, list(json.loads(row[0]))
+    row = await _app_row(core, app_id) if sub.startswith("app:") else None
+    if row is None or row.status != "active":
+        raise await core.deny(unauthorized(), "token_auth_failed", claims=claims, detail="app is not active")
+    return app_id, list(json.loads(row.scopes))
 
 
 # -- launch tokens ----------------------------------------------------------------------------------------------
 
 
-def create_launch_token(
+async def create_launch_token(
     core: BrokerCore, body: dict[str, Any], *, claims: dict[str, Any], app: tuple[str, list[str]] | None
 ) -> dict[str, Any]:
     """``POST /v1/{admin,app}/launch-tokens``.
@@ -278,7 +277,7 @@ def create_launch_token(
         app_id, ceiling = app
         missing = uncovered(ceiling, allowed)
         if missing:
-            raise core.deny(
+            raise await core.deny(
                 Problem(
                     403,
                     "forbidden",
@@ -292,22 +291,20 @@ def create_launch_token(
             )
     launch_token = random_hex(32)
     expires_at = time.time() + ttl
-    with core.tx():
-        core.conn.execute(
-            "INSERT INTO launch_tokens (token_hash, agent_name, allowed_scope, max_ttl, single_use, expires_at,"
-            " created_by, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                sha256_hex(launch_token),
-                agent_name,
-                json.dumps(allowed),
-                max_ttl,
-                int(single_use),
-                expires_at,
-                creator,
-                app[0] if app else None,
-            ),
-        )
-        core.audit.append(
+    row = LaunchTokenRow(
+        token_hash=sha256_hex(launch_token),
+        agent_name=agent_name,
+        allowed_scope=json.dumps(allowed),
+        max_ttl=max_ttl,
+        single_use=single_use,
+        expires_at=expires_at,
+        created_by=creator,
+        app_id=app[0] if app else None,
+    )
+    async with core.tx() as tx:
+        await tx.insert_launch_token(row)
+        await _audit.append(
+            tx,
             "launch_token_issued",
             agent_id=creator,
             detail=f"launch token for {agent_name[:200]} allowing {','.join(allowed)}",

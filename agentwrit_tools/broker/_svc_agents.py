@@ -5,10 +5,14 @@ operator or app by presenting a launch token. The order of checks is deliberate:
 
 1. malformed input → 400, nothing touched;
 2. unknown, expired or used launch token → 401;
-3. requested scope beyond the launch token's ``allowed_scope`` → 403 ``scope_violation`` — *before* anything is
-   consumed, so an over-asking agent does not burn its single-use launch token;
+3. requested scope beyond the launch token's ``allowed_scope`` → 403 ``scope_violation``;
 4. unknown or expired nonce, bad key or signature → 401;
-5. then, in one transaction: nonce consumed, launch token used, agent recorded, token issued.
+5. the agent recorded, its token issued.
+
+All of it is one transaction: the launch token and the nonce are taken by one conditional statement each as the
+checks reach them, and any refusal rolls the transaction back — so an over-asking agent does not burn its
+single-use launch token, and when several registrations (on any replicas) race on one nonce or one single-use
+launch token, exactly one succeeds and the others get the same 401 as a replay.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..ed25519 import PUBLIC_KEY_SIZE, load_public_key
 from ..scopes import uncovered
+from . import _audit
 from ._audience import requested_audience
 from ._bodies import req_identifier, req_scope_list, req_str
-from ._core import BrokerCore
+from ._core import BrokerCore, Issued
 from ._pop import key_thumbprint, requested_binding
 from ._problems import Problem, unauthorized
 from ._secrets import random_hex, sha256_hex
+from ._store import AgentRow, LaunchTokenRow, Tx
 from ._timefmt import rfc3339_nano
 
 __all__ = ["issue_challenge", "register_agent"]
@@ -39,17 +45,106 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PURGE_EVERY = 256
 
 
-def issue_challenge(core: BrokerCore) -> dict[str, Any]:
+def _bad_launch_token() -> Problem:
+    return unauthorized("launch token is invalid, expired or already used")
+
+
+def _bad_nonce() -> Problem:
+    return unauthorized("nonce is invalid, expired or already used")
+
+
+class _Refused(Exception):
+    """A registration refused inside its transaction (which rolls back); audited once it has."""
+
+    def __init__(self, problem: Problem, why: str, *, anonymous: bool = False) -> None:
+        super().__init__(why)
+        self.problem = problem
+        self.why = why
+        self.anonymous = anonymous
+
+
+def _check_proof(public_key_b64: str, signature_b64: str, nonce: str) -> None:
+    """The agent's signature over the nonce, by an acceptable key.
+
+    Raises:
+        _Refused: a malformed or refused key, or a bad signature.
+    """
+    try:
+        public_key = _public_key(_b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key"))
+        public_key.verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
+    except Problem as problem:
+        raise _Refused(problem, problem.detail) from None
+    except (InvalidSignature, ValueError):
+        raise _Refused(unauthorized("signature verification failed"), "bad signature") from None
+
+
+async def _record_agent(
+    core: BrokerCore,
+    tx: Tx,
+    agent_id: str,
+    launch: LaunchTokenRow,
+    public_key_b64: str,
+    body: dict[str, Any],
+    requested: list[str],
+    audience: str | None,
+    jkt: str | None,
+) -> Issued:
+    """The agent, its first token and their two audit events, in the registration's transaction."""
+    task_id, orch_id = str(body["task_id"]), str(body["orch_id"])
+    registered_ns = time.time_ns()
+    await tx.insert_agent(
+        AgentRow(
+            agent_id=agent_id,
+            public_key=public_key_b64,
+            orch_id=orch_id,
+            task_id=task_id,
+            scope=json.dumps(requested),
+            app_id=launch.app_id,
+            agent_name=launch.agent_name,
+            registered_at=rfc3339_nano(registered_ns),
+            registered_epoch=registered_ns // 1_000_000_000,
+        )
+    )
+    issued = await core.mint(
+        tx,
+        sub=agent_id,
+        scope=requested,
+        ttl=launch.max_ttl,
+        kind="agent",
+        task_id=task_id,
+        orch_id=orch_id,
+        audience=audience,
+        jkt=jkt,
+    )
+    await _audit.append(
+        tx,
+        "agent_registered",
+        agent_id=agent_id,
+        task_id=task_id,
+        orch_id=orch_id,
+        detail=f"agent {launch.agent_name[:200]} registered with scope {','.join(requested)}",
+    )
+    await _audit.append(
+        tx,
+        "token_issued",
+        agent_id=agent_id,
+        task_id=task_id,
+        orch_id=orch_id,
+        detail=f"scope {','.join(requested)}, ttl {issued.expires_in}s",
+        resource=issued.claims["jti"],
+    )
+    return issued
+
+
+async def issue_challenge(core: BrokerCore) -> dict[str, Any]:
     """``GET /v1/challenge``: a single-use nonce, valid for ``nonce_ttl`` seconds."""
     nonce = random_hex(32)
     now = time.time()
-    with core.tx():
-        core.conn.execute(
-            "INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, now + core.settings.nonce_ttl)
-        )
+    async with core.tx() as tx:
+        await tx.insert_nonce(nonce, now + core.settings.nonce_ttl)
         core.challenges_issued += 1
         if core.challenges_issued % _PURGE_EVERY == 0:  # expired nonces are useless; keep the table small
-            core.conn.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+            await tx.purge("nonces", now, core.settings.purge_batch)
     return {"nonce": nonce, "expires_in": core.settings.nonce_ttl}
 
 
@@ -74,7 +169,7 @@ def _public_key(raw: bytes) -> Ed25519PublicKey:
         raise unauthorized(f"public key refused: {exc}") from None
 
 
-def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
+async def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     """``POST /v1/register``."""
     launch_token = req_str(body, "launch_token", max_len=256)
     nonce = req_str(body, "nonce", max_len=256)
@@ -86,10 +181,10 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     audience = requested_audience(body, extensions=core.settings.extensions)
     key_bound = requested_binding(body, extensions=core.settings.extensions)
 
-    def refuse(problem: Problem, why: str, *, anonymous: bool = False) -> Problem:
+    async def refuse(problem: Problem, why: str, *, anonymous: bool = False) -> Problem:
         """Refusals after the launch token checked out are the launch token holder's (never aggregated)."""
         core.metrics.registrations.labels(status="failure").inc()
-        return core.deny(
+        return await core.deny(
             problem,
             "registration_policy_violation",
             anonymous=anonymous,
@@ -99,86 +194,32 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
         )
 
     token_hash = sha256_hex(launch_token)
-    row = core.conn.execute(
-        "SELECT agent_name, allowed_scope, max_ttl, single_use, expires_at, consumed, app_id FROM launch_tokens"
-        " WHERE token_hash = ?",
-        (token_hash,),
-    ).fetchone()
-    now = time.time()
-    if row is None or row[5] or row[4] <= now:
-        raise refuse(
-            unauthorized("launch token is invalid, expired or already used"), "bad launch token", anonymous=True
-        )
-    agent_name, allowed_json, max_ttl, single_use, _, _, app_id = row
-    allowed = json.loads(allowed_json)
-    missing = uncovered(allowed, requested)
-    if missing:
-        raise refuse(
-            Problem(
-                403,
-                "scope_violation",
-                f"requested scope exceeds the launch token's allowed_scope: {', '.join(missing)}",
-            ),
-            f"requested {','.join(requested)} beyond allowed {','.join(allowed)}",
-        )
-    nonce_row = core.conn.execute("SELECT expires_at FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
-    if not _HEX64.fullmatch(nonce) or nonce_row is None or nonce_row[0] <= now:
-        raise refuse(unauthorized("nonce is invalid, expired or already used"), "bad nonce")
-    try:
-        public_key = _public_key(_b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key"))
-        public_key.verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
-    except Problem as problem:
-        raise refuse(problem, problem.detail) from None
-    except (InvalidSignature, ValueError):
-        raise refuse(unauthorized("signature verification failed"), "bad signature") from None
-
     agent_id = f"spiffe://{core.settings.trust_domain}/agent/{orch_id}/{task_id}/{random_hex(8)}"
-    with core.tx():
-        core.conn.execute("DELETE FROM nonces WHERE nonce = ?", (nonce,))
-        if single_use:
-            core.conn.execute(
-                "UPDATE launch_tokens SET consumed = 1, uses = uses + 1 WHERE token_hash = ?", (token_hash,)
-            )
-        else:
-            core.conn.execute("UPDATE launch_tokens SET uses = uses + 1 WHERE token_hash = ?", (token_hash,))
-        core.conn.execute(
-            "INSERT INTO agents (agent_id, public_key, orch_id, task_id, scope, app_id, agent_name, registered_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                agent_id,
-                public_key_b64,
-                orch_id,
-                task_id,
-                json.dumps(requested),
-                app_id,
-                agent_name,
-                rfc3339_nano(time.time_ns()),
-            ),
-        )
-        issued = core.mint(
-            sub=agent_id,
-            scope=requested,
-            ttl=int(max_ttl),
-            kind="agent",
-            task_id=task_id,
-            orch_id=orch_id,
-            audience=audience,
-            jkt=key_thumbprint(public_key_b64) if key_bound else None,
-        )
-        core.audit.append(
-            "agent_registered",
-            agent_id=agent_id,
-            task_id=task_id,
-            orch_id=orch_id,
-            detail=f"agent {agent_name[:200]} registered with scope {','.join(requested)}",
-        )
-        core.audit.append(
-            "token_issued",
-            agent_id=agent_id,
-            task_id=task_id,
-            orch_id=orch_id,
-            detail=f"scope {','.join(requested)}, ttl {issued.expires_in}s",
-            resource=issued.claims["jti"],
-        )
+    now = time.time()
+    try:
+        async with core.tx() as tx:
+            # Each check in the order above; any refusal rolls the transaction back, so a launch token taken
+            # here is not spent by a refused request. Racing registrations wait for each other on the token.
+            row = await tx.use_launch_token(token_hash, now)
+            if row is None:
+                raise _Refused(_bad_launch_token(), "bad launch token", anonymous=True)
+            allowed = json.loads(row.allowed_scope)
+            missing = uncovered(allowed, requested)
+            if missing:
+                raise _Refused(
+                    Problem(
+                        403,
+                        "scope_violation",
+                        f"requested scope exceeds the launch token's allowed_scope: {', '.join(missing)}",
+                    ),
+                    f"requested {','.join(requested)} beyond allowed {','.join(allowed)}",
+                )
+            if not _HEX64.fullmatch(nonce) or not await tx.take_nonce(nonce, now):
+                raise _Refused(_bad_nonce(), "bad nonce")
+            _check_proof(public_key_b64, signature_b64, nonce)
+            jkt = key_thumbprint(public_key_b64) if key_bound else None
+            issued = await _record_agent(core, tx, agent_id, row, public_key_b64, body, requested, audience, jkt)
+    except _Refused as refused:
+        raise await refuse(refused.problem, refused.why, anonymous=refused.anonymous) from None
     core.metrics.registrations.labels(status="success").inc()
     return {"agent_id": agent_id, "access_token": issued.token, "expires_in": issued.expires_in}

@@ -424,7 +424,7 @@ class FaultRun:
 
         def read(core: Any) -> dict[str, tuple[int, bool]]:
             marks = ",".join("?" * len(task_ids))
-            rows = core.conn.execute(
+            rows = core.store.conn.execute(
                 f"SELECT jti, sub, task_id, chain_root, exp FROM tokens WHERE task_id IN ({marks})",  # noqa: S608
                 task_ids,
             ).fetchall()
@@ -439,7 +439,7 @@ class FaultRun:
 
         def read(core: Any) -> dict[str, str]:
             marks = ",".join("?" * len(task_ids))
-            rows = core.conn.execute(
+            rows = core.store.conn.execute(
                 f"SELECT resource, detail FROM audit_events WHERE event_type = 'token_issued' AND task_id IN ({marks})",  # noqa: S608
                 task_ids,
             ).fetchall()

@@ -35,7 +35,7 @@ def _address(broker: Any) -> tuple[str, int]:
 
 def _tokens_of(broker: Any, task_id: str) -> dict[str, tuple[int, bool]]:
     def read(core: Any) -> dict[str, tuple[int, bool]]:
-        rows = core.conn.execute(
+        rows = core.store.conn.execute(
             "SELECT jti, sub, task_id, chain_root, exp FROM tokens WHERE task_id = ?", (task_id,)
         ).fetchall()
         return {row[0]: (int(row[4]), core.revocations.is_revoked(*row[:4])) for row in rows}

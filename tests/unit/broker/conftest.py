@@ -1,4 +1,9 @@
-"""Fixtures for the broker's internal tests: a real core on a real SQLite file, no sockets."""
+"""Fixtures for the broker's internal tests: a real core, no HTTP.
+
+``core`` (and ``flow``) run every test that uses them against both stores — a SQLite file and a PostgreSQL
+database of the test's own — so the service-level tests double as the backends' shared conformance suite
+(with ``tests/store``). A test about SQLite itself pins ``backend`` to ``sqlite``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from broker_flow import Flow, open_core
+from broker_flow import Flow, SyncCore, open_core
+from support import KEYRING_SECRET
 
-from agentwrit_tools.broker._core import BrokerCore
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-def core(tmp_path: Path) -> Iterator[BrokerCore]:
-    opened = open_core(tmp_path / "broker.db")
+def core(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[SyncCore]:
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        opened = open_core(None, database_url=url, keyring_secret=KEYRING_SECRET)
+    else:
+        opened = open_core(tmp_path / "broker.db")
     try:
         yield opened
     finally:
@@ -21,5 +34,5 @@ def core(tmp_path: Path) -> Iterator[BrokerCore]:
 
 
 @pytest.fixture
-def flow(core: BrokerCore) -> Flow:
+def flow(core: SyncCore) -> Flow:
     return Flow(core)

@@ -7,18 +7,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from broker_flow import SECRET, Flow, open_core
+from broker_flow import SECRET, Flow, SyncCore, open_core
 
 from agentwrit_tools.auditchain import GENESIS_HASH, event_hash
 from agentwrit_tools.broker import _svc_admin as admin
 from agentwrit_tools.broker._audit import AuditFilter
-from agentwrit_tools.broker._core import BrokerCore
 from agentwrit_tools.broker._timefmt import parse_rfc3339_ns, rfc3339_nano
 
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
 
 
-def _events(core: BrokerCore) -> list[dict[str, object]]:
+def _events(core: SyncCore) -> list[dict[str, object]]:
     return core.audit.query(AuditFilter(), limit=10_000, offset=0)
 
 
@@ -65,13 +64,13 @@ def test_editing_a_stored_event_is_detectable(tmp_path: Path) -> None:
 def test_denials_are_recorded_and_change_nothing_else(flow: Flow) -> None:
     from agentwrit_tools.broker._problems import Problem
 
-    tokens_before = flow.core.conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0]
+    tokens_before = flow.core.rows("SELECT COUNT(*) FROM tokens")[0][0]
     with pytest.raises(Problem) as info:
-        admin.admin_login(flow.core, secret_ok=False, client="10.0.0.1")
+        flow.core.call(admin.admin_login, secret_ok=False, client="10.0.0.1")
     assert info.value.status == 401
     (event,) = flow.core.audit.query(AuditFilter(outcome="denied"), limit=10, offset=0)
     assert (event["event_type"], event["outcome"]) == ("admin_auth_failed", "denied")
-    assert flow.core.conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == tokens_before
+    assert flow.core.rows("SELECT COUNT(*) FROM tokens")[0][0] == tokens_before
 
 
 def test_filters_and_pagination(flow: Flow) -> None:
@@ -91,21 +90,22 @@ def test_filters_and_pagination(flow: Flow) -> None:
 
 
 def test_no_secret_or_token_reaches_the_log(flow: Flow) -> None:
-    creds = admin.create_app_record(flow.core, "billing", ["read:data:*"], None)
-    admin.app_login(flow.core, creds.client_id, creds.client_secret)
+    creds = flow.core.call(admin.create_app_record, "billing", ["read:data:*"], None)
+    flow.core.call(admin.app_login, creds.client_id, creds.client_secret)
     agent = flow.register(["read:data:x"])
     flow.release(agent.token)
-    dump = "\n".join(str(row) for row in flow.core.conn.execute("SELECT * FROM audit_events"))
+    dump = "\n".join(str(row) for row in flow.core.rows("SELECT * FROM audit_events"))
     for secret in (creds.client_secret, SECRET, agent.token, agent.token.split(".")[2]):
         assert secret not in dump
 
 
-def test_unknown_event_types_are_a_programming_error(core: BrokerCore) -> None:
+def test_unknown_event_types_are_a_programming_error(core: SyncCore) -> None:
     with pytest.raises(ValueError, match="unknown audit event type"):
         core.audit.append("made_up")
 
 
-def test_the_database_is_in_wal_mode(core: BrokerCore) -> None:
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_database_is_in_wal_mode(core: SyncCore) -> None:
     assert core.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

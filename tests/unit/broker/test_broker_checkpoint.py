@@ -42,7 +42,7 @@ def test_commits_reach_the_database_file_without_a_commit_checkpointing(tmp_path
 def test_an_in_memory_broker_has_no_checkpointer() -> None:
     core = open_core(None)
     try:
-        assert core._checkpointer is None
+        assert core.store._checkpointer is None
     finally:
         core.close()
 

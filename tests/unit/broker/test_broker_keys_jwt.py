@@ -17,8 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agentwrit_tools.broker import _jwt
-from agentwrit_tools.broker._db import connect
-from agentwrit_tools.broker._keys import SigningKey, b64url_encode, jwk_thumbprint, load_or_create_key
+from agentwrit_tools.broker._keys import SigningKey, b64url_encode, jwk_thumbprint, key_from_file
 from agentwrit_tools.errors import ConfigurationError
 
 
@@ -81,15 +80,17 @@ def test_key_kept_in_the_database_survives_reopening(tmp_path: Path) -> None:
 
 def test_key_file_is_created_private_and_reused(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "broker.pem"
-    conn = connect(tmp_path / "b.db")
+    created = key_from_file(path, None)
+    assert path.stat().st_mode & 0o077 == 0
+    assert key_from_file(path, None).kid == created.kid
+    # ... and the database holds no key when a file is used.
+    core = open_core(tmp_path / "b.db", signing_key_path=path)
     try:
-        created = load_or_create_key(conn, path)
-        assert path.stat().st_mode & 0o077 == 0
-        assert load_or_create_key(conn, path).kid == created.kid
-        # ... and the database holds no key when a file is used.
-        assert conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'signing_key'").fetchone()[0] == 0
+        assert core.key.kid == created.kid
+        assert core.conn.execute("SELECT COUNT(*) FROM signing_keys").fetchone()[0] == 0
+        assert core.conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'signing_key'").fetchone()[0] == 0
     finally:
-        conn.close()
+        core.close()
 
 
 def test_a_key_file_that_is_not_ed25519_is_a_configuration_error(tmp_path: Path) -> None:
@@ -101,12 +102,8 @@ def test_a_key_file_that_is_not_ed25519_is_a_configuration_error(tmp_path: Path)
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    conn = connect(tmp_path / "b.db")
-    try:
-        with pytest.raises(ConfigurationError, match="Ed25519"):
-            load_or_create_key(conn, path)
-    finally:
-        conn.close()
+    with pytest.raises(ConfigurationError, match="Ed25519"):
+        key_from_file(path, None)
 
 
 def test_roundtrip_and_header(key: SigningKey) -> None:

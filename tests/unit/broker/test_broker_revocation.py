@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from broker_flow import Flow, open_core
+from broker_flow import Flow, SyncCore, open_core
 
 from agentwrit_tools.broker import _svc_tokens
 from agentwrit_tools.broker._audit import AuditFilter
-from agentwrit_tools.broker._core import BrokerCore
 from agentwrit_tools.broker._problems import Problem
 
 
-def _feed(core: BrokerCore, after: int = 0, limit: int = 1000) -> list[tuple[str, str]]:
+def _feed(core: SyncCore, after: int = 0, limit: int = 1000) -> list[tuple[str, str]]:
     return [(r["level"], r["target"]) for r in core.revocations.feed(after, limit)["revocations"]]
 
 
@@ -46,7 +45,7 @@ def test_task_level_hits_the_whole_task_and_nothing_else(flow: Flow) -> None:
     assert (flow.live(a.token), flow.live(b.token), flow.live(c.token)) == (False, False, True)
 
 
-def test_chain_level_hits_tokens_whose_chain_starts_at_that_agent(core: BrokerCore) -> None:
+def test_chain_level_hits_tokens_whose_chain_starts_at_that_agent(core: SyncCore) -> None:
     flow = Flow(core)
     core.revocations.cascade = False  # isolate the chain rule from the cascade extension
     root = flow.register(["read:data:*"])
@@ -65,7 +64,7 @@ def test_chain_level_hits_tokens_whose_chain_starts_at_that_agent(core: BrokerCo
 def test_unknown_level_or_missing_target_is_refused_and_stores_nothing(flow: Flow) -> None:
     for body in ({"level": "user", "target": "x"}, {"level": "token"}, {"level": "token", "target": ""}, {}):
         with pytest.raises(Problem) as info:
-            _svc_tokens.revoke(flow.core, flow.admin_claims, body)
+            flow.core.call(_svc_tokens.revoke, flow.admin_claims, body)
         assert info.value.status == 400
     assert _feed(flow.core) == []
 

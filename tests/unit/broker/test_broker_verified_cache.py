@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from broker_flow import Flow, open_core
+from broker_flow import Flow, SyncCore, open_core
 
 from agentwrit_tools.broker import _jwt
 from agentwrit_tools.broker import _svc_tokens as tokens
-from agentwrit_tools.broker._core import BrokerCore
 from agentwrit_tools.broker._jwt import TokenInvalid, encode
 from agentwrit_tools.broker._problems import Problem
 from agentwrit_tools.broker._verified import VerifiedTokens
 
 
 def test_tokens_the_broker_signs_are_known_without_a_signature_check(
-    core: BrokerCore, flow: Flow, monkeypatch: pytest.MonkeyPatch
+    core: SyncCore, flow: Flow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agent = flow.register(["read:data:x"])
 
@@ -29,7 +28,7 @@ def test_tokens_the_broker_signs_are_known_without_a_signature_check(
     assert core.verify(agent.token)["jti"] == agent.claims["jti"]
 
 
-def test_a_known_token_still_expires(core: BrokerCore, flow: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_known_token_still_expires(core: SyncCore, flow: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
     agent = flow.register(["read:data:x"], max_ttl=60)
     later = time.time() + 61
     monkeypatch.setattr(time, "time", lambda: later)
@@ -38,16 +37,16 @@ def test_a_known_token_still_expires(core: BrokerCore, flow: Flow, monkeypatch: 
     assert core.live_claims(agent.token) is None
 
 
-def test_a_known_token_that_was_revoked_is_refused(core: BrokerCore, flow: Flow) -> None:
+def test_a_known_token_that_was_revoked_is_refused(core: SyncCore, flow: Flow) -> None:
     agent = flow.register(["read:data:x"])
-    tokens.release(core, f"Bearer {agent.token}", "/v1/token/release")
+    core.call(tokens.release, f"Bearer {agent.token}", "/v1/token/release")
     assert core.live_claims(agent.token) is None
     with pytest.raises(Problem) as refused:
         core.authenticate(f"Bearer {agent.token}", required_scope=None, path="/v1/delegate")
     assert refused.value.status == 403
 
 
-def test_forgeries_never_enter_the_cache(core: BrokerCore, flow: Flow) -> None:
+def test_forgeries_never_enter_the_cache(core: SyncCore, flow: Flow) -> None:
     agent = flow.register(["read:data:x"])
     forged = agent.token[:-6] + ("AAAAAA" if not agent.token.endswith("AAAAAA") else "BBBBBB")
     for _ in range(2):
@@ -71,13 +70,13 @@ def test_a_token_from_another_process_is_checked_once_then_known(tmp_path: Path)
         second.close()
 
 
-def test_callers_get_their_own_copy(core: BrokerCore, flow: Flow) -> None:
+def test_callers_get_their_own_copy(core: SyncCore, flow: Flow) -> None:
     agent = flow.register(["read:data:x"])
     core.verify(agent.token)["sub"] = "someone-else"
     assert core.verify(agent.token)["sub"] == agent.agent_id
 
 
-def test_the_cache_is_a_bounded_lru(core: BrokerCore) -> None:
+def test_the_cache_is_a_bounded_lru(core: SyncCore) -> None:
     cache = VerifiedTokens(size=3)
     now = int(time.time())
     made = {
