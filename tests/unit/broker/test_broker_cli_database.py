@@ -103,6 +103,37 @@ def test_migrate_upgrades_a_sqlite_database_of_the_first_schema(
         conn.close()
 
 
+def test_migrate_moves_key_bindings_kept_in_their_own_table_onto_the_token_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentwrit_tools.broker._migrations import MIGRATIONS
+
+    db = tmp_path / "v2.db"
+    conn = sqlite3.connect(db)
+    for migration in MIGRATIONS[:2]:
+        conn.executescript(migration.sqlite)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
+    conn.execute("CREATE TABLE token_bindings (jti TEXT PRIMARY KEY, jkt TEXT NOT NULL)")
+    for jti in ("bound", "bearer"):
+        conn.execute(
+            "INSERT INTO tokens (jti, sub, kind, task_id, orch_id, lineage, ttl, iat, exp)"
+            " VALUES (?, 's', 'agent', 't', 'o', ?, 60, 1, 61)",
+            (jti, jti),
+        )
+    conn.execute("INSERT INTO token_bindings VALUES ('bound', 'thumb')")
+    conn.commit()
+    conn.close()
+    db.chmod(0o600)
+    assert main(["broker", "migrate", "--db", str(db)]) == 0
+    assert f"schema version {LATEST}" in capsys.readouterr().out
+    conn = sqlite3.connect(db)
+    try:
+        assert dict(conn.execute("SELECT jti, jkt FROM tokens")) == {"bound": "thumb", "bearer": None}
+        assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'token_bindings'").fetchone() is None
+    finally:
+        conn.close()
+
+
 def test_keys_rotate_on_sqlite_adds_a_current_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "b.db"
     assert main(["broker", "keys", "rotate", "--db", str(db)]) == 0
