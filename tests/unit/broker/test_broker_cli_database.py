@@ -78,6 +78,16 @@ def test_migrate_brings_a_postgresql_database_to_the_latest_version(
     assert "***" in out or ":@" not in out  # a password, if any, is never printed
 
 
+def _migrated(conn: sqlite3.Connection, db: Path, capsys: pytest.CaptureFixture[str]) -> sqlite3.Connection:
+    """Close the old-schema database ``conn`` wrote, migrate it through the CLI, and open it again."""
+    conn.commit()
+    conn.close()
+    db.chmod(0o600)
+    assert main(["broker", "migrate", "--db", str(db)]) == 0
+    assert f"schema version {LATEST}" in capsys.readouterr().out
+    return sqlite3.connect(db)
+
+
 def test_migrate_upgrades_a_sqlite_database_of_the_first_schema(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -90,12 +100,7 @@ def test_migrate_upgrades_a_sqlite_database_of_the_first_schema(
     conn.execute(
         "INSERT INTO agents VALUES ('spiffe://d/agent/o/t/1', 'k', 'o', 't', '[]', NULL, 'a', '2026-01-02T03:04:05.5Z')"
     )
-    conn.commit()
-    conn.close()
-    db.chmod(0o600)
-    assert main(["broker", "migrate", "--db", str(db)]) == 0
-    assert f"schema version {LATEST}" in capsys.readouterr().out
-    conn = sqlite3.connect(db)
+    conn = _migrated(conn, db, capsys)
     try:
         assert conn.execute("SELECT registered_epoch FROM agents").fetchone()[0] == 1767323045
         assert conn.execute("SELECT COUNT(*) FROM signing_keys").fetchone()[0] == 0
@@ -121,12 +126,7 @@ def test_migrate_moves_key_bindings_kept_in_their_own_table_onto_the_token_rows(
             (jti, jti),
         )
     conn.execute("INSERT INTO token_bindings VALUES ('bound', 'thumb')")
-    conn.commit()
-    conn.close()
-    db.chmod(0o600)
-    assert main(["broker", "migrate", "--db", str(db)]) == 0
-    assert f"schema version {LATEST}" in capsys.readouterr().out
-    conn = sqlite3.connect(db)
+    conn = _migrated(conn, db, capsys)
     try:
         assert dict(conn.execute("SELECT jti, jkt FROM tokens")) == {"bound": "thumb", "bearer": None}
         assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'token_bindings'").fetchone() is None
