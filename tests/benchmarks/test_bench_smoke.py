@@ -41,6 +41,14 @@ REQUIRED_KEYS = (
     "mcp_guarded_call_ms_p50",
     "mcp_bare_call_ms_p50",
     "mcp_guard_overhead_ms_p50",
+    "replicas_cycles_per_s_sqlite",
+    "replicas_cycles_per_s_pg1",
+    "replicas_cycles_per_s_pg2",
+    "replicas_scaling_pg2_over_pg1",
+    "revocation_propagation_notify_ms_p50",
+    "revocation_propagation_notify_ms_p99",
+    "revocation_propagation_poll_ms_p50",
+    "revocation_propagation_poll_ms_p99",
 )
 
 
