@@ -159,6 +159,21 @@ BEGIN
 END $$;
 CREATE TRIGGER revocations_notify AFTER INSERT ON revocations
     FOR EACH STATEMENT EXECUTE FUNCTION agentwrit_revocation_added();
+CREATE FUNCTION agentwrit_revoke_leaf(p_jti text, p_revoked_at text, p_forget_after bigint, p_lineage text)
+    RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    inserted bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(@SERIAL_LOCK@);
+    INSERT INTO revocations (level, target, revoked_at, forget_after)
+        VALUES ('token', p_jti, p_revoked_at, p_forget_after)
+        ON CONFLICT (level, target) DO NOTHING;
+    GET DIAGNOSTICS inserted = ROW_COUNT;
+    IF inserted <> 1 OR (p_lineage IS NOT NULL
+            AND EXISTS (SELECT 1 FROM tokens t WHERE t.parent_lineage = p_lineage)) THEN
+        RAISE EXCEPTION 'agentwrit: contended';
+    END IF;
+END $$;
 CREATE FUNCTION agentwrit_append_audit(events jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     tail_seq bigint;

@@ -124,15 +124,23 @@ class Revocations:
         """The rows not yet revoked (the caller already kept only unexpired ones)."""
         return [row for row in rows if not await tx.rule_matches(row.jti, row.sub, row.task_id, row.chain_root)]
 
-    async def revoke_token(self, tx: Tx, row: TokenRow, *, cascade: bool) -> tuple[bool, list[TokenRow]]:
+    async def revoke_token(
+        self, tx: Tx, row: TokenRow, *, cascade: bool, optimistic: bool = False
+    ) -> tuple[bool, list[TokenRow]]:
         """Revoke one token by ``jti`` (release, renewal).
+
+        ``optimistic``: see :meth:`._store.Tx.add_token_rule` (the transaction may fail with ``Contended``).
 
         Returns:
             (whether this call added the rule — ``False``: it was already revoked, the cascade's victims).
         """
         walk = cascade and self.cascade
         added, children = await tx.add_token_rule(
-            row.jti, rfc3339_nano(time.time_ns()), row.exp, children_of=row.lineage if walk else None
+            row.jti,
+            rfc3339_nano(time.time_ns()),
+            row.exp,
+            children_of=row.lineage if walk else None,
+            optimistic=optimistic,
         )
         if not added:
             return False, []

@@ -330,7 +330,13 @@ class SqlTx:
         return changed == 1
 
     async def add_token_rule(
-        self, jti: str, revoked_at: str, forget_after: int | None, *, children_of: str | None = None
+        self,
+        jti: str,
+        revoked_at: str,
+        forget_after: int | None,
+        *,
+        children_of: str | None = None,
+        optimistic: bool = False,
     ) -> tuple[bool, list[TokenRecord]]:
         added = await self.add_rule("token", jti, revoked_at, forget_after)
         children = await self.delegated_from([children_of]) if added and children_of is not None else []

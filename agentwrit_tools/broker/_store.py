@@ -32,6 +32,7 @@ __all__ = [
     "PURGEABLE",
     "AgentRow",
     "AppRow",
+    "Contended",
     "FeedRow",
     "KeyRow",
     "LaunchTokenRow",
@@ -43,6 +44,11 @@ __all__ = [
 
 PURGEABLE = ("nonces", "launch_tokens", "tokens", "revocations", "agents", "signing_keys")
 """What housekeeping may purge once expired, in this order (never the audit log)."""
+
+
+class Contended(Exception):
+    """An optimistic step's assumption did not hold at commit (see :meth:`Tx.add_token_rule`); nothing was
+    stored, and running the transaction again without the optimism does the right thing."""
 
 
 class StoreUnavailable(Exception):
@@ -227,11 +233,22 @@ class Tx(Protocol):
         ...
 
     async def add_token_rule(
-        self, jti: str, revoked_at: str, forget_after: int | None, *, children_of: str | None = None
+        self,
+        jti: str,
+        revoked_at: str,
+        forget_after: int | None,
+        *,
+        children_of: str | None = None,
+        optimistic: bool = False,
     ) -> tuple[bool, list[TokenRecord]]:
         """A ``token`` rule for ``jti`` (see :meth:`add_rule`) and, with ``children_of``, the tokens delegated from
         that lineage, read after the rule — the release path's two steps, in one round trip where the backend
-        can (the ordering lock is held meanwhile)."""
+        can (the ordering lock is held meanwhile).
+
+        ``optimistic``: the backend may answer "added, no children" at once and check both at commit, where it
+        raises :class:`Contended` if either is false (the caller then runs the transaction again without it):
+        the common release then holds the ordering lock for the database's own work only.
+        """
         ...
 
     async def rule_matches(self, jti: str, sub: str, task_id: str, chain_root: str | None) -> bool:

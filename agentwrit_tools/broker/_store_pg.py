@@ -38,7 +38,7 @@ from ._migrations import LATEST, MIGRATIONS, SERIAL_LOCK
 from ._mirror import RevocationMirror
 from ._settings import redact_url
 from ._sqltx import ADD_RULE, CHILDREN, SqlTx, token_record
-from ._store import StoreUnavailable, TokenRecord
+from ._store import Contended, StoreUnavailable, TokenRecord
 
 __all__ = ["PostgresStore", "PostgresTx", "connect_once"]
 
@@ -46,6 +46,7 @@ logger = logging.getLogger("agentwrit_tools.broker")
 
 MIGRATION_LOCK = SERIAL_LOCK + 1
 CHANNEL = "agentwrit_revocations"
+CONTENDED = "agentwrit: contended"  # what agentwrit_revoke_leaf raises when its assumption fails
 _CONNECT_TIMEOUT = 5
 _POOL_TIMEOUT = 3.0
 _FAULTS = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
@@ -78,6 +79,7 @@ class PostgresTx(SqlTx):
         self._serialized = False
         self.added: list[tuple[str, str, int | None]] = []
         self.events: list[dict[str, Any]] = []
+        self._leaf: tuple[str, str, int | None, str | None] | None = None
 
     async def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cur = await self._conn.execute(_pg(sql), args)
@@ -111,6 +113,8 @@ class PostgresTx(SqlTx):
 
     async def flush_and_commit(self) -> None:
         """Chain the buffered events and commit, in one round trip."""
+        if self._leaf is not None:
+            await self._conn.execute("SELECT agentwrit_revoke_leaf(%s, %s, %s, %s)", self._leaf)
         if self.events:
             await self._conn.execute("SELECT agentwrit_append_audit(%s)", (Jsonb(self.events),))
         await self._conn.execute("COMMIT")
@@ -124,9 +128,24 @@ class PostgresTx(SqlTx):
         return added
 
     async def add_token_rule(
-        self, jti: str, revoked_at: str, forget_after: int | None, *, children_of: str | None = None
+        self,
+        jti: str,
+        revoked_at: str,
+        forget_after: int | None,
+        *,
+        children_of: str | None = None,
+        optimistic: bool = False,
     ) -> tuple[bool, list[TokenRecord]]:
-        """Both statements sent before either answer is awaited: one round trip under the ordering lock."""
+        """Both statements sent before either answer is awaited: one round trip under the ordering lock.
+
+        Optimistic (and no ordering lock taken yet): nothing is sent now; at commit ``agentwrit_revoke_leaf``
+        takes the lock, adds the rule and checks it was new and that nothing was delegated from the lineage —
+        else the transaction fails with :class:`Contended`.
+        """
+        if optimistic and not self._serialized and self._leaf is None:
+            self._leaf = (jti, revoked_at, forget_after, children_of)
+            self.added.append(("token", jti, forget_after))
+            return True, []
         await self.serialize()
         inserted = await self._conn.execute(_pg(ADD_RULE), ("token", jti, revoked_at, forget_after))
         children = await self._conn.execute(_pg(CHILDREN), (children_of,)) if children_of is not None else None
@@ -296,6 +315,10 @@ class PostgresStore:
                         with contextlib.suppress(psycopg.Error):
                             await conn.execute("ROLLBACK")
                     raise
+        except psycopg.errors.RaiseException as exc:
+            if exc.diag.message_primary != CONTENDED:
+                raise
+            raise Contended() from None
         except _FAULTS:
             self._check_pool()
             raise StoreUnavailable() from None

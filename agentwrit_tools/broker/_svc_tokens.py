@@ -26,6 +26,7 @@ from ._core import BrokerCore, principal_kind
 from ._pop import delegate_binding
 from ._problems import Problem, bad_request, insufficient_scope, not_found, unauthorized
 from ._revocation import LEVELS, TokenRow, chain_root_of
+from ._store import Contended
 from ._timefmt import parse_rfc3339_ns, rfc3339_seconds
 
 __all__ = [
@@ -159,24 +160,35 @@ async def release(core: BrokerCore, authorization: str | None, path: str) -> Non
     claims = await core.authenticate(authorization, required_scope=None, path=path)
     row = await _row_for(core, claims)
     try:
-        async with core.tx() as tx:
-            # Its own token rule already there: released (or revoked) a moment ago, maybe on another replica.
-            # (An agent-, task- or chain-level rule was refused by the bearer check; releasing such a token
-            # anyway would only add a redundant rule.)
-            added, victims = await core.revocations.revoke_token(tx, row, cascade=True)
-            if not added:
-                raise _Revoked
-            await _audit.append(
-                tx,
-                "token_released",
-                **_audit_ids(claims),
-                detail=f"jti {row.jti} released" + (f"; {len(victims)} delegated token(s) revoked" if victims else ""),
-                resource=row.jti,
-                deleg_depth=len(claims.get("delegation_chain") or []),
-                deleg_chain_hash=str(claims.get("chain_hash") or ""),
-            )
+        # First optimistically (most released tokens delegated nothing: the store may then check that at
+        # commit, holding the ordering lock only for the database's own work), then the general way.
+        for optimistic in (True, False):
+            try:
+                await _release(core, claims, row, optimistic=optimistic)
+                return
+            except Contended:
+                continue
     except _Revoked:
         raise insufficient_scope("token has been revoked") from None
+
+
+async def _release(core: BrokerCore, claims: dict[str, Any], row: TokenRow, *, optimistic: bool) -> None:
+    async with core.tx() as tx:
+        # Its own token rule already there: released (or revoked) a moment ago, maybe on another replica.
+        # (An agent-, task- or chain-level rule was refused by the bearer check; releasing such a token
+        # anyway would only add a redundant rule.)
+        added, victims = await core.revocations.revoke_token(tx, row, cascade=True, optimistic=optimistic)
+        if not added:
+            raise _Revoked
+        await _audit.append(
+            tx,
+            "token_released",
+            **_audit_ids(claims),
+            detail=f"jti {row.jti} released" + (f"; {len(victims)} delegated token(s) revoked" if victims else ""),
+            resource=row.jti,
+            deleg_depth=len(claims.get("delegation_chain") or []),
+            deleg_chain_hash=str(claims.get("chain_hash") or ""),
+        )
 
 
 def _chain_hash(chain: list[dict[str, Any]]) -> str:

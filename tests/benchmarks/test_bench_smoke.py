@@ -47,6 +47,14 @@ REQUIRED_KEYS = (
     "pop_resource_check_us_p50",
     "bearer_resource_check_us_p50",
     "pop_check_overhead_us_p50",
+    "replicas_cycles_per_s_sqlite",
+    "replicas_cycles_per_s_pg1",
+    "replicas_cycles_per_s_pg2",
+    "replicas_scaling_pg2_over_pg1",
+    "revocation_propagation_notify_ms_p50",
+    "revocation_propagation_notify_ms_p99",
+    "revocation_propagation_poll_ms_p50",
+    "revocation_propagation_poll_ms_p99",
 )
 
 

@@ -258,3 +258,35 @@ async def test_a_closed_store_is_unavailable_not_broken(store: Any) -> None:
     assert not await store.ping()
     await store.open()
     assert await store.ping()
+
+
+async def test_an_optimistic_token_rule_is_right_or_the_commit_says_contended(store: Any) -> None:
+    from agentwrit_tools.broker._store import Contended
+
+    now = int(time.time())
+    async with store.transaction() as tx:
+        await tx.insert_token(_token("parent", exp=now + 60))
+        await tx.insert_token(_token("child", exp=now + 60, parent="parent"))
+        await tx.insert_token(_token("leaf", exp=now + 60))
+
+    async def optimistic(jti: str) -> tuple[bool, list[Any]] | None:
+        """The answer, or None when the backend found its assumption wrong at commit (nothing stored then)."""
+        try:
+            async with store.transaction() as tx:
+                added, children = await tx.add_token_rule(
+                    jti, "2026-01-01T00:00:00Z", now + 60, children_of=jti, optimistic=True
+                )
+                if added:  # as a release does: its event only with its rule
+                    await tx.append_audit(_event(1))
+        except Contended:
+            return None
+        return added, [c.jti for c in children]
+
+    assert await optimistic("leaf") == (True, [])
+    assert await optimistic("leaf") in (None, (False, []))  # already there: never added twice
+    assert await optimistic("parent") in (None, (True, ["child"]))  # delegated from: never hidden
+    async with store.reader() as tx:
+        rules = [(r.level, r.target) for r in await tx.feed(0, 100)]
+        events = await tx.audit_count()
+    assert rules.count(("token", "leaf")) == 1
+    assert events == rules.count(("token", "leaf")) + rules.count(("token", "parent"))
