@@ -25,6 +25,7 @@ from ._denials import DenialWindows, request_peer
 from ._files import check_private, create_private, db_files, tighten
 from ._keyring import Keyring
 from ._keys import SigningKey, load_or_create_key
+from ._launch_tasks import LaunchTokenTasks
 from ._metrics import BrokerMetrics
 from ._problems import Problem, bad_request, insufficient_scope, unauthorized
 from ._ratelimit import RateLimiter
@@ -81,6 +82,7 @@ class BrokerCore:
         self.metrics = BrokerMetrics()
         self.verified = VerifiedTokens()
         self.audiences = ResourceAudiences(conn)  # extension: resource-bound tokens
+        self.launch_tasks = LaunchTokenTasks(conn)  # extension: task-bound, revocable launch tokens
         self._checkpointer: Checkpointer | None = None
         self.revocations = Revocations(conn, self.audit, self.metrics, cascade=settings.extensions)
         self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)

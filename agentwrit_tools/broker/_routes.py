@@ -27,6 +27,7 @@ from . import _svc_tokens as tokens
 from ._bodies import opt_str
 from ._core import BrokerCore
 from ._denials import request_peer
+from ._fastpath_routes import register_fastpath_routes
 from ._http import read_json
 from ._metrics import CONTENT_TYPE
 from ._problems import Problem
@@ -230,6 +231,8 @@ def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
         return
 
     # -- extensions -----------------------------------------------------------------------------------------
+
+    register_fastpath_routes(app)
 
     @app.get("/.well-known/jwks.json")
     async def jwks(request: Request) -> Response:

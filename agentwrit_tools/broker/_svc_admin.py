@@ -20,6 +20,7 @@ from typing import Any
 from ..scopes import uncovered
 from ._bodies import int_or, opt_bool, opt_int, req_identifier, req_name, req_scope_list, req_str
 from ._core import BrokerCore
+from ._launch_tasks import bound_task
 from ._problems import Problem, bad_request, not_found, unauthorized
 from ._secrets import random_hex, sha256_hex, verify_sha256
 from ._timefmt import rfc3339_nano, rfc3339_seconds
@@ -290,6 +291,7 @@ def create_launch_token(
                 detail=f"requested {','.join(allowed)} beyond ceiling {','.join(ceiling)}",
                 resource=app_id,
             )
+    task_id = bound_task(body, extensions=core.settings.extensions)  # extension: see _launch_tasks
     launch_token = random_hex(32)
     expires_at = time.time() + ttl
     with core.tx():
@@ -307,14 +309,15 @@ def create_launch_token(
                 app[0] if app else None,
             ),
         )
+        if task_id is not None:
+            core.launch_tasks.bind(sha256_hex(launch_token), task_id, app[0] if app else None)
         core.audit.append(
             "launch_token_issued",
             agent_id=creator,
             detail=f"launch token for {agent_name[:200]} allowing {','.join(allowed)}",
         )
     core.metrics.launch_tokens_created.inc()
-    return {
-        "launch_token": launch_token,
-        "expires_at": rfc3339_seconds(expires_at),
-        "policy": {"allowed_scope": allowed, "max_ttl": max_ttl},
-    }
+    policy: dict[str, Any] = {"allowed_scope": allowed, "max_ttl": max_ttl}
+    if task_id is not None:
+        policy["task_id"] = task_id
+    return {"launch_token": launch_token, "expires_at": rfc3339_seconds(expires_at), "policy": policy}

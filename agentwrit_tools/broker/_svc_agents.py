@@ -7,6 +7,7 @@ operator or app by presenting a launch token. The order of checks is deliberate:
 2. unknown, expired or used launch token → 401;
 3. requested scope beyond the launch token's ``allowed_scope`` → 403 ``scope_violation`` — *before* anything is
    consumed, so an over-asking agent does not burn its single-use launch token;
+   (extension) a launch token bound to another task → 403 ``scope_violation`` too (see ``_launch_tasks``);
 4. unknown or expired nonce, bad key or signature → 401;
 5. then, in one transaction: nonce consumed, launch token used, agent recorded, token issued.
 """
@@ -119,6 +120,9 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
             ),
             f"requested {','.join(requested)} beyond allowed {','.join(allowed)}",
         )
+    bound_elsewhere = core.launch_tasks.refusal(token_hash, task_id)  # extension: a task-bound launch token
+    if bound_elsewhere is not None:
+        raise refuse(bound_elsewhere, f"launch token bound to another task than {task_id}")
     nonce_row = core.conn.execute("SELECT expires_at FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
     if not _HEX64.fullmatch(nonce) or nonce_row is None or nonce_row[0] <= now:
         raise refuse(unauthorized("nonce is invalid, expired or already used"), "bad nonce")

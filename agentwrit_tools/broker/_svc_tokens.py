@@ -260,12 +260,14 @@ def revoke(core: BrokerCore, claims: Mapping[str, Any], body: dict[str, Any]) ->
         raise bad_request(f"{level}-level revocation targets a plain identifier (a jti or a task id)")
     with core.tx():
         hit, cascaded = core.revocations.revoke(level, target)
+        launch = core.launch_tasks.spend_task(target) if level == "task" else 0  # extension: _launch_tasks
         core.audit.append(
             "token_revoked",
             agent_id=target if level in ("agent", "chain") else "",
             task_id=target if level == "task" else "",
             detail=f"{level}-level revocation by {claims.get('sub', '')}: {len(hit)} live token(s)"
-            + (f", {len(cascaded)} delegated token(s) by cascade" if cascaded else ""),
+            + (f", {len(cascaded)} delegated token(s) by cascade" if cascaded else "")
+            + (f", {launch} unused launch token(s)" if launch else ""),
             resource=target if level == "token" else "",
         )
     return {"revoked": True, "level": level, "target": target, "count": len(hit)}

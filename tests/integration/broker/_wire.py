@@ -57,6 +57,8 @@ ROUTE_TEMPLATES = (
     "/v1/app/launch-tokens",
     "/.well-known/jwks.json",
     "/v1/revocations",
+    "/v1/challenges",
+    "/v1/launch-tokens/revoke",
 )
 
 
