@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..auditchain import GENESIS_HASH, event_hash
+from ._audit_counts import AuditCounts
 from ._timefmt import now_ns, rfc3339_nano
 
 __all__ = ["EVENT_TYPES", "AuditFilter", "AuditLog"]
@@ -91,6 +92,7 @@ class AuditLog:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._counts = AuditCounts(conn)  # totals kept per filter value (see _audit_counts)
 
     def append(
         self,
@@ -141,6 +143,9 @@ class AuditLog:
         return event
 
     def count(self, flt: AuditFilter | None = None) -> int:
+        kept = self._counts.count(flt or AuditFilter())
+        if kept is not None:
+            return kept
         where, args = (flt or AuditFilter()).where()
         row = self._conn.execute(f"SELECT COUNT(*) FROM audit_events{where}", args).fetchone()  # noqa: S608
         return int(row[0])

@@ -1,0 +1,94 @@
+"""The audit totals kept per filter value: they follow every append, they agree with counting the rows for every
+filter, and a database whose totals are missing or wrong is recounted when the broker opens it."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from pathlib import Path
+
+from agentwrit_tools.broker._audit import AuditFilter, AuditLog
+from agentwrit_tools.broker._audit_counts import AuditCounts
+from agentwrit_tools.broker._db import connect
+
+AGENTS = ("app:a", "spiffe://d/agent/o/t1/x", "spiffe://d/agent/o/t2/y")
+TASKS = ("", "t1", "t2")
+TYPES = ("agent_registered", "token_issued", "token_released", "token_auth_failed")
+
+
+def _fill(log: AuditLog, conn: sqlite3.Connection, count: int) -> None:
+    for n in range(count):
+        conn.execute("BEGIN IMMEDIATE")
+        log.append(
+            TYPES[n % 4],
+            outcome="denied" if n % 4 == 3 else "success",
+            agent_id=AGENTS[n % 3],
+            task_id=TASKS[(n // 2) % 3],
+        )
+        conn.execute("COMMIT")
+
+
+def _counted_by_rows(conn: sqlite3.Connection, flt: AuditFilter) -> int:
+    where, args = flt.where()
+    return int(conn.execute(f"SELECT COUNT(*) FROM audit_events{where}", args).fetchone()[0])  # noqa: S608
+
+
+def _filters() -> list[AuditFilter]:
+    filters = [AuditFilter()]
+    filters += [AuditFilter(agent_id=a) for a in (*AGENTS, "nobody")]
+    filters += [AuditFilter(task_id=t) for t in TASKS]
+    filters += [AuditFilter(event_type=t) for t in TYPES]
+    filters += [AuditFilter(outcome=o) for o in ("success", "denied")]
+    filters += [AuditFilter(agent_id=a, event_type=t) for a, t in itertools.product(AGENTS, TYPES)]
+    filters += [AuditFilter(since_ns=0), AuditFilter(task_id="t1", until_ns=2**62)]
+    return filters
+
+
+def test_every_total_agrees_with_counting_the_rows(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "b.db")
+    log = AuditLog(conn)
+    for batch in (1, 7, 40):
+        _fill(log, conn, batch)
+        for flt in _filters():
+            assert log.count(flt) == _counted_by_rows(conn, flt), flt
+    assert log.count() == 48
+
+
+def test_only_single_column_filters_without_a_time_range_are_read_from_the_totals(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "b.db")
+    counts = AuditCounts(conn)
+    assert counts.count(AuditFilter()) == 0
+    assert counts.count(AuditFilter(agent_id="x")) == 0
+    assert counts.count(AuditFilter(agent_id="x", task_id="t")) is None
+    assert counts.count(AuditFilter(event_type="token_issued", since_ns=1)) is None
+
+
+def test_a_log_written_without_the_totals_is_recounted_on_open(tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    conn = connect(db)
+    log = AuditLog(conn)
+    _fill(log, conn, 30)
+    # Totals lost (a database from before them), and events written while the trigger was missing.
+    conn.execute("DROP TRIGGER audit_counts_on_insert")
+    conn.execute("DELETE FROM audit_counts")
+    _fill(log, conn, 9)
+    conn.close()
+    conn = connect(db)
+    reopened = AuditLog(conn)
+    for flt in _filters():
+        assert reopened.count(flt) == _counted_by_rows(conn, flt), flt
+    assert reopened.count() == 39
+    # And the trigger is back: the next events are counted as they are written.
+    _fill(reopened, conn, 3)
+    assert reopened.count(AuditFilter(agent_id=AGENTS[0])) == _counted_by_rows(conn, AuditFilter(agent_id=AGENTS[0]))
+    assert reopened.count() == 42
+
+
+def test_a_rolled_back_event_is_not_counted(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "b.db")
+    log = AuditLog(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    log.append("token_issued", agent_id="a")
+    conn.execute("ROLLBACK")
+    assert log.count() == 0
+    assert log.count(AuditFilter(agent_id="a")) == 0
