@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 import anyio
 
@@ -46,8 +46,7 @@ class _Connection(asyncio.Protocol):
         self._done: asyncio.Future[str | None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - a stream connection
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # a stream transport (uvloop's does not subclass it)
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser

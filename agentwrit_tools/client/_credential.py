@@ -40,6 +40,10 @@ class CredentialBase(Generic[D]):
         self._core = core
         self._driver: D = driver
         self._lock = threading.Lock()
+        self.round_trips: int | None = None
+        """Requests its mint made on the caller's path (None: not counted, e.g. a delegation)."""
+        self.prefetched: tuple[str, ...] = minted.prefetched
+        """What its mint did not have to fetch on the caller's path (``nonce``, ``launch_token``)."""
 
     @property
     def agent_id(self) -> str:

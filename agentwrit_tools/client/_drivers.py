@@ -18,7 +18,7 @@ import anyio
 from ..errors import AgentWritError
 from ._awire import AsyncSender
 from ._senders import SyncSender
-from ._steps import Call, Flow, Sleep
+from ._steps import Call, Flow, Sleep, Trips
 
 __all__ = ["USER_AGENT", "AsyncDriver", "SyncDriver"]
 
@@ -35,7 +35,8 @@ class SyncDriver:
         self.sender = sender
         self._locks: dict[Hashable, threading.Lock] = {}
 
-    def run(self, flow: Flow[T]) -> T:
+    def run(self, flow: Flow[T], trips: Trips | None = None) -> T:
+        """Drive ``flow`` to its end; ``trips`` (when given) counts the requests it sent, sub-flows included."""
         result: Any = None
         error: AgentWritError | None = None
         try:
@@ -47,12 +48,14 @@ class SyncDriver:
                 result, error = None, None
                 try:
                     if isinstance(step, Call):
+                        if trips is not None:
+                            trips.count += 1
                         result = self.sender.send(step)
                     elif isinstance(step, Sleep):
                         time.sleep(step.seconds)
                     else:
                         with self._locks.setdefault(step.key, threading.Lock()):
-                            result = self.run(step.flow)
+                            result = self.run(step.flow, trips)
                 except AgentWritError as exc:
                     error = exc
         finally:
@@ -70,7 +73,8 @@ class AsyncDriver:
         self.sender = sender
         self._locks: dict[Hashable, anyio.Lock] = {}
 
-    async def run(self, flow: Flow[T]) -> T:
+    async def run(self, flow: Flow[T], trips: Trips | None = None) -> T:
+        """See :meth:`SyncDriver.run`."""
         result: Any = None
         error: AgentWritError | None = None
         try:
@@ -82,6 +86,8 @@ class AsyncDriver:
                 result, error = None, None
                 try:
                     if isinstance(step, Call):
+                        if trips is not None:
+                            trips.count += 1
                         result = await self.sender.send(step)
                     elif isinstance(step, Sleep):
                         await anyio.sleep(step.seconds)
@@ -90,7 +96,7 @@ class AsyncDriver:
                         if lock is None:
                             lock = self._locks[step.key] = anyio.Lock()
                         async with lock:
-                            result = await self.run(step.flow)
+                            result = await self.run(step.flow, trips)
                 except AgentWritError as exc:
                     error = exc
         finally:

@@ -2,7 +2,8 @@
 
 Typed events for every step of a credential's life (``minted``, ``denied``, ``executed``, ``released``,
 ``release_failed``, ``delegated``, ``renewed``, ``revoked``, ``expired``, plus ``rejected`` and
-``mint_failed`` for calls that never got a credential); sinks that keep or ship them (list, callback, JSON
+``mint_failed`` for calls that never got a credential, and ``launch_token_issued``/``launch_tokens_ended`` for the
+task's own launch tokens); sinks that keep or ship them (list, callback, JSON
 lines, Server-Sent Events); and the exposure report that turns them into the headline number — how long a
 credential lives compared with the work it was minted for.
 
@@ -18,6 +19,8 @@ from ._events import (
     Denied,
     Executed,
     Expired,
+    LaunchTokenIssued,
+    LaunchTokensEnded,
     Minted,
     MintFailed,
     Outcome,
@@ -43,6 +46,8 @@ __all__ = [
     "Expired",
     "ExposureReport",
     "JsonLinesSink",
+    "LaunchTokenIssued",
+    "LaunchTokensEnded",
     "ListSink",
     "MintFailed",
     "Minted",
