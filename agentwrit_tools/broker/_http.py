@@ -279,6 +279,9 @@ def create_app(settings: BrokerSettings, *, core: BrokerCore | None = None) -> F
         if current is not None:
             current.metrics.observe_request(endpoint, seconds)
 
+    from ._direct import DirectDispatch
+
+    app.add_middleware(DirectDispatch, routes=app.router.routes)  # inside the hardening (added first: see _direct)
     app.add_middleware(HardeningMiddleware, max_body=settings.max_body_bytes, observe=observe)
     _install_handlers(app)
     register_routes(app, settings)

@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..ed25519 import PUBLIC_KEY_SIZE, load_public_key
+from ..ed25519 import PUBLIC_KEY_SIZE, encoding_problem, public_key_problem
 from ..scopes import uncovered
 from ._audience import requested_audience
 from ._bodies import req_identifier, req_scope_list, req_str
@@ -67,11 +67,20 @@ def _b64(value: str, size: int, what: str) -> bytes:
 
 
 def _public_key(raw: bytes) -> Ed25519PublicKey:
-    """The agent's key, refused when a signature by it could be forged without the private key (see ed25519)."""
-    try:
-        return load_public_key(raw)
-    except ValueError as exc:
-        raise unauthorized(f"public key refused: {exc}") from None
+    """The agent's key, refused when a signature by it could be forged without the private key (see ed25519).
+
+    Whether it is a curve point at all is left to the signature it must verify next (:func:`_key_refusal`).
+    """
+    problem = encoding_problem(raw)
+    if problem is not None:
+        raise unauthorized(f"public key refused: {problem}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def _key_refusal(raw: bytes) -> Problem:
+    """Why a registration's signature did not verify: the key's fault (not a curve point), or the signature's."""
+    problem = public_key_problem(raw)
+    return unauthorized(f"public key refused: {problem}" if problem else "signature verification failed")
 
 
 def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
@@ -126,13 +135,15 @@ def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
     nonce_row = core.conn.execute("SELECT expires_at FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
     if not _HEX64.fullmatch(nonce) or nonce_row is None or nonce_row[0] <= now:
         raise refuse(unauthorized("nonce is invalid, expired or already used"), "bad nonce")
+    raw_key = b""
     try:
-        public_key = _public_key(_b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key"))
-        public_key.verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
+        raw_key = _b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key")
+        _public_key(raw_key).verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
     except Problem as problem:
         raise refuse(problem, problem.detail) from None
     except (InvalidSignature, ValueError):
-        raise refuse(unauthorized("signature verification failed"), "bad signature") from None
+        refusal = _key_refusal(raw_key)
+        raise refuse(refusal, "bad signature" if refusal.detail.startswith("signature") else refusal.detail) from None
 
     agent_id = f"spiffe://{core.settings.trust_domain}/agent/{orch_id}/{task_id}/{random_hex(8)}"
     with core.tx():

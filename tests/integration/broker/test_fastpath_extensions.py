@@ -5,6 +5,7 @@ revoked (by the task, one by one, or with the task's ``level: task`` revocation)
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -148,3 +149,11 @@ def test_without_extensions_task_id_is_ignored_and_nothing_is_served(start_broke
         auth = bearer(wire.app_token(app))
         assert_problem(wire.post("/v1/challenges", json={"count": 2}, headers=auth), 404, routed=False)
         assert_problem(_revoke_launch(wire, auth, task_id="task-a"), 404, routed=False)
+
+
+def test_a_key_off_the_curve_is_still_named_as_such(wire: Wire) -> None:
+    """Registration proves a key is a curve point by the signature it verifies (the cheaper check comes first);
+    a refused key is still refused with the full check's reason."""
+    body = wire.register_body(wire.launch_token(CEILING), ["read:fast:x"])
+    body["public_key"] = base64.b64encode((2).to_bytes(32, "little")).decode()  # y = 2: no point has it
+    assert_problem(wire.register(body), 401, "unauthorized", detail_contains="not a curve point")
