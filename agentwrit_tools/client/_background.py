@@ -47,13 +47,19 @@ class SyncBackground:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def submit(self, key: Hashable, job: Job) -> bool:
-        """Queue ``job`` unless one with ``key`` is queued or running; False when it was not queued."""
+    def submit(self, key: Hashable, job: Job, *, urgent: bool = False) -> bool:
+        """Queue ``job`` unless one with ``key`` is queued or running; False when it was not queued.
+
+        ``urgent`` jobs go ahead of the queue (a launch token a call may soon wait for, before nonce refills).
+        """
         with self._cond:
             if self._closed or key in self._pending:
                 return False
             self._pending.add(key)
-            self._queue.append((key, job))
+            if urgent:
+                self._queue.appendleft((key, job))
+            else:
+                self._queue.append((key, job))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="agentwrit-prefetch", daemon=True)
                 self._thread.start()
@@ -102,8 +108,11 @@ class AsyncBackground:
         self._tasks: dict[Hashable, asyncio.Task[None]] = {}
         self._closed = False
 
-    def submit(self, key: Hashable, job: Job) -> bool:
-        """Start ``job`` unless one with ``key`` is running (or the loop is not asyncio's); False when not started."""
+    def submit(self, key: Hashable, job: Job, *, urgent: bool = False) -> bool:
+        """Start ``job`` unless one with ``key`` is running (or the loop is not asyncio's); False when not started.
+
+        Jobs run concurrently here, so ``urgent`` changes nothing.
+        """
         running = self._tasks.get(key)
         if self._closed or (running is not None and not running.done()):
             return False

@@ -7,7 +7,7 @@ ahead of the calls that need it (``_prefetch``, ``_launchers``).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Hashable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -207,6 +207,16 @@ class Broker(_BrokerBase):
         """The broker's Prometheus text."""
         return self._driver.run(_admin.metrics(self._core.policy))
 
+    def _release_later(self, credential: Credential) -> Hashable | None:
+        """Release ``credential`` on the background thread; its job's key, or None when it could not be queued."""
+        key = ("release", credential.claims.jti)
+        return key if self._background.submit(key, credential._release_flow) else None
+
+    def _settle(self, keys: Iterable[Hashable], timeout: float = 30.0) -> None:
+        """Wait for the background jobs ``keys`` (releases queued by :meth:`_release_later`)."""
+        for key in keys:
+            self._background.wait(key, timeout)
+
     def close(self) -> None:
         self._background.close()
         if self._core.nonces is not None:
@@ -319,6 +329,16 @@ class AsyncBroker(_BrokerBase):
 
     async def metrics(self) -> str:
         return await self._driver.run(_admin.metrics(self._core.policy))
+
+    def _release_later(self, credential: AsyncCredential) -> Hashable | None:
+        """See :meth:`Broker._release_later` (None under an event loop other than asyncio's)."""
+        key = ("release", credential.claims.jti)
+        return key if self._background.submit(key, credential._release_flow) else None
+
+    async def _settle(self, keys: Iterable[Hashable]) -> None:
+        """See :meth:`Broker._settle`."""
+        for key in keys:
+            await self._background.wait(key)
 
     async def aclose(self) -> None:
         await self._background.aclose()

@@ -4,7 +4,8 @@ what the task needs fetched ahead (its launch token, nonces) off the calls' path
 The policy is written once (:class:`~._launch.TaskLaunch`, :mod:`._prefetch`); these classes only drive it with
 their broker client's driver and hand the jobs that do not belong on a call's path to its background runner:
 
-* :meth:`prefetch` — the task's launch token (and the client's nonce pool), as soon as the task starts;
+* :meth:`prefetch` — the task's launch token (and the client's nonce pool, and the broker's verification keys
+  the first time), as soon as the task starts;
 * after each mint — a nonce refill when the pool is at half or below, and a replacement for a launch token past
   half its life (only a broker without the extension gives short-lived ones);
 * :meth:`close` — waits for an unfinished launch-token job, then revokes what the task still holds (or reports
@@ -89,12 +90,17 @@ class _LauncherBase(Generic[D]):
     def _submit_launch(self, ttl: int, *, replace_aging: bool) -> None:
         launch, core = self._launch, self._client._core
         job = lambda: launch.token_flow(core, ttl, prefetched=True, replace_aging=replace_aging)  # noqa: E731
-        self._client._background.submit(self._launch_key(ttl), job)
+        self._client._background.submit(self._launch_key(ttl), job, urgent=True)
 
     def _submit_nonces(self) -> None:
         job = nonce_job(self._client)
         if job is not None:
             self._client._background.submit(NONCES, job)
+
+    def _submit_keys(self) -> None:
+        verifier = self._client._core.verifier
+        if verifier.mode == "unknown":
+            self._client._background.submit("verifier-keys", verifier.warm, urgent=True)
 
     def _pending_launch_keys(self) -> list[tuple[str, int, int]]:
         return [self._launch_key(ttl) for ttl in {self._launch.max_ttl, *(i.ttl for i in self._launch.issued)}]
@@ -106,6 +112,7 @@ class _LauncherBase(Generic[D]):
         """
         if self._prefetch and not self._launch.closed:
             self._submit_launch(min(self._launch.max_ttl, max(1, int(self._launch.remaining()))), replace_aging=False)
+            self._submit_keys()
             self._submit_nonces()
 
     def _minted(self, credential: CredentialBase[Any], minted: Minted, trips: Trips) -> None:

@@ -10,12 +10,13 @@ of those dies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..client import LaunchEnd
 from ..trace import LaunchTokenIssued, LaunchTokensEnded, Trace
 
-__all__ = ["record_launch_end", "record_launch_tokens"]
+__all__ = ["end_launchers", "record_launch_tokens"]
 
 
 def record_launch_tokens(trace: Trace, launcher: Any) -> None:
@@ -31,16 +32,25 @@ def record_launch_tokens(trace: Trace, launcher: Any) -> None:
         )
 
 
-def record_launch_end(trace: Trace, launcher: Any, end: LaunchEnd | None, error: BaseException | None) -> None:
-    """Emit ``launch_tokens_ended`` (the revocation's outcome, or why it did not go through)."""
-    record_launch_tokens(trace, launcher)
-    if end is None:
-        end = launcher.unrevoked()
+def end_launchers(trace: Trace, outcomes: Sequence[tuple[Any, LaunchEnd | None, BaseException | None]]) -> None:
+    """Emit one ``launch_tokens_ended`` for launchers that were just closed — each with its :class:`LaunchEnd`,
+    or the error its revocation met — after the ``launch_token_issued`` of any not reported yet.
+
+    Nothing is emitted when none of them ever held a launch token.
+    """
+    ended = [(launcher, end, error) for launcher, end, error in outcomes if error or launcher.holds_launch_tokens]
+    if not ended:
+        return
+    for launcher, _, _ in ended:
+        record_launch_tokens(trace, launcher)
+    ends = [end if end is not None else launcher.unrevoked() for launcher, end, _ in ended]
+    expiries = [end.expires for end in ends if end.expires is not None]
+    errors = [type(error).__name__ for _, _, error in ended if error is not None]
     trace.emit(
         LaunchTokensEnded,
-        scope=tuple(launcher.ceiling),
-        revoked=end.revoked,
-        unrevocable=end.unrevocable,
-        expires=end.expires,
-        error=type(error).__name__ if error is not None else None,
+        scope=tuple(dict.fromkeys(scope for launcher, _, _ in ended for scope in launcher.ceiling)),
+        revoked=sum(end.revoked for end in ends),
+        unrevocable=sum(end.unrevocable for end in ends),
+        expires=max(expiries) if expiries else None,
+        error=errors[0] if errors else None,
     )

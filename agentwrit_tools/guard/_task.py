@@ -27,7 +27,7 @@ from ..trace import Clock, ExposureReport, Sink, Trace, TraceEvent
 from ._drivers import AsyncDriver, LiveRegistry, SyncDriver
 from ._effects import AsyncCallMinter, CallFlow, CallMinter
 from ._flow import CallContext, LiveCall, call_flow, record_expired, record_release, unknown_tool
-from ._launch_events import record_launch_end, record_launch_tokens
+from ._launch_events import end_launchers, record_launch_tokens
 from ._policy import Policy
 from ._result import ToolResult
 from ._tool import ScopedTool
@@ -307,12 +307,9 @@ class Task:
         launcher = self.launcher
         if was_open and self._own_launcher and isinstance(launcher, TaskLauncher):
             try:
-                end = launcher.close()
+                end_launchers(self.trace, [(launcher, launcher.close(), None)])
             except AgentWritError as exc:
-                record_launch_end(self.trace, launcher, None, exc)
-            else:
-                if launcher.holds_launch_tokens:
-                    record_launch_end(self.trace, launcher, end, None)
+                end_launchers(self.trace, [(launcher, None, exc)])
 
     async def aclose(self) -> None:
         """See :meth:`close`."""
@@ -325,12 +322,9 @@ class Task:
         if was_open and self._own_launcher and isinstance(launcher, AsyncTaskLauncher):
             with anyio.CancelScope(shield=True):  # a cancelled task still ends its launch tokens
                 try:
-                    end = await launcher.close()
+                    end_launchers(self.trace, [(launcher, await launcher.close(), None)])
                 except AgentWritError as exc:
-                    record_launch_end(self.trace, launcher, None, exc)
-                else:
-                    if launcher.holds_launch_tokens:
-                        record_launch_end(self.trace, launcher, end, None)
+                    end_launchers(self.trace, [(launcher, None, exc)])
 
     def __enter__(self) -> Task:
         if self._sync is None:
