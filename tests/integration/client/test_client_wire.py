@@ -323,3 +323,28 @@ async def test_the_async_httpx_path_still_serves_a_callers_transport() -> None:
         async with AsyncBroker(server.url, transport=httpx.AsyncHTTPTransport()) as broker:
             assert isinstance(broker._driver.sender, AsyncHttpxSender)
             assert (await broker.health()).status == "ok"
+
+
+@pytest.mark.anyio
+async def test_waiters_get_a_connection_in_turn_and_a_cancelled_waiter_gives_its_turn_away() -> None:
+    with scripted(lambda n, line: ok(), delay=0.05) as server:
+        async with AsyncBroker(server.url, max_connections=1, timeout=5.0) as broker:
+            wire = broker._driver.sender
+            assert isinstance(wire, AsyncWire)
+            done: list[int] = []
+
+            async def one(n: int) -> None:
+                await broker.health()
+                done.append(n)
+
+            async with anyio.create_task_group() as group:
+                for n in range(4):
+                    group.start_soon(one, n)
+                    await anyio.sleep(0.005)  # queued in this order
+                with anyio.move_on_after(0.02):  # a fifth gives up while it waits for its turn
+                    await broker.health()
+            assert sorted(done) == [0, 1, 2, 3]
+            assert wire._busy == 0
+            assert not wire._waiters
+            await broker.health()
+    assert server.connections == 1  # one connection, handed from request to request
