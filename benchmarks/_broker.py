@@ -49,13 +49,19 @@ class BrokerProcess:
     Args:
         db_path: an existing database to serve (e.g. one seeded with a million audit events); by default a fresh
             one in a temporary directory. Either way the broker's own admin secret is set at start.
+        extensions: False serves the reference contract (``--no-extensions``): the fast path's fallback.
         profile_to: run the broker under pyinstrument and write its report there when it stops (HTML for
             ``.html``, text otherwise).
         startup_timeout: seconds to wait for ``/v1/health``.
     """
 
     def __init__(
-        self, *, db_path: Path | None = None, profile_to: Path | None = None, startup_timeout: float = 60.0
+        self,
+        *,
+        db_path: Path | None = None,
+        profile_to: Path | None = None,
+        startup_timeout: float = 60.0,
+        extensions: bool = True,
     ) -> None:
         self.admin_secret = secrets.token_urlsafe(32)
         self.port = free_port()
@@ -64,6 +70,7 @@ class BrokerProcess:
         self._db_path = db_path
         self._profile_to = profile_to
         self._startup_timeout = startup_timeout
+        self._extensions = extensions
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Path | None = None
@@ -88,6 +95,8 @@ class BrokerProcess:
         db = self._db_path or workdir / "b.db"
         command = [_cli_executable(), "broker", "serve", "--host", LOOPBACK, "--port", str(self.port)]
         command += ["--db", str(db), "--no-rate-limits"]
+        if not self._extensions:
+            command.append("--no-extensions")
         if self._profile_to is not None:
             wrapper = Path(__file__).with_name("_profiled_broker.py")
             command = [sys.executable, str(wrapper), str(self._profile_to.resolve()), *command[1:]]
