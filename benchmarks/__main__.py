@@ -24,6 +24,7 @@ MODULES: tuple[str, ...] = (
     "benchmarks.guard_overhead",
     "benchmarks.verification",
     "benchmarks.async_calls",
+    "benchmarks.pipeline_calls",
     "benchmarks.revocation_scale",
     "benchmarks.broker_scale",
     "benchmarks.broker_throughput",
