@@ -109,7 +109,7 @@ def run(ctx: Context) -> list[Figure]:
     reference, reference_trips = _measure(ctx, extensions=False)
     ctx.keep("wrapped call (fast path)", ours["wrapped"].samples)
     ctx.keep("wrapped call (without fast path)", ours["without fast path"].samples)
-    ctx.keep("official: create_agent+release", ours["official"].samples)
+    ctx.keep("official, in the same rounds", ours["official"].samples)
     wrapped, official, floor = ours["wrapped"], ours["official"], ours["floor"]
     return [
         *wrapped.figures("fastpath_wrapped_call_ms", "wrapped no-op call, fast path"),

@@ -183,12 +183,16 @@ class ResponseParser:
         self._state = "body"
         return True
 
-    def _on_body(self) -> bool:
+    def _take(self) -> bool:
+        """Move up to ``_remaining`` buffered bytes into the body; True once all of them have arrived."""
         take = min(self._remaining, len(self._buffer))
         self._body += self._buffer[:take]
         del self._buffer[:take]
         self._remaining -= take
-        if self._remaining:
+        return not self._remaining
+
+    def _on_body(self) -> bool:
+        if not self._take():
             return False
         self._finish(keep_alive=self.keep_alive)
         return True
@@ -218,11 +222,7 @@ class ResponseParser:
         return True
 
     def _on_chunk_data(self) -> bool:
-        take = min(self._remaining, len(self._buffer))
-        self._body += self._buffer[:take]
-        del self._buffer[:take]
-        self._remaining -= take
-        if self._remaining:
+        if not self._take():
             return False
         self._state = "chunk-end"
         return True

@@ -9,19 +9,16 @@ are reported, still alive for a short while.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pipeline_support import APP_SCOPES, CEILING, KNOWLEDGE, TRIAGE, ended, issued
 from pipeline_support import support_tools as tools_for
-from support import Recorder, assert_dead
+from support import Recorder, assert_dead, registers_with
 
 from agentwrit_tools import AsyncBroker, Broker
 from agentwrit_tools.pipeline import Pipeline, PipelineResult, Stage, StageContext
@@ -69,22 +66,7 @@ def _desk(recorder: Recorder, calls: int = 3) -> Pipeline:
 
 
 def _still_registers(url: str, launch_token: str, task_id: str) -> bool:
-    with httpx.Client(base_url=url, timeout=10.0) as http:
-        nonce = http.get("/v1/challenge").json()["nonce"]
-        key = Ed25519PrivateKey.generate()
-        body = {
-            "launch_token": launch_token,
-            "nonce": nonce,
-            "public_key": base64.b64encode(key.public_key().public_bytes_raw()).decode(),
-            "signature": base64.b64encode(key.sign(bytes.fromhex(nonce))).decode(),
-            "orch_id": "desk",
-            "task_id": task_id,
-            "requested_scope": ["read:kb:probe"],
-        }
-        answer = http.post("/v1/register", json=body)
-        if answer.status_code == 200:
-            http.post("/v1/token/release", headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
-        return answer.status_code == 200
+    return registers_with(url, launch_token, task_id, "read:kb:probe", orch_id="desk") == 200
 
 
 def _launch_tokens_of(result: PipelineResult) -> tuple[list[LaunchTokenIssued], LaunchTokensEnded]:

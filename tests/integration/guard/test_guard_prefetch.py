@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +21,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from support import Recorder, assert_dead, is_dead
+from support import Recorder, assert_dead, is_dead, registers_with
 
 from agentwrit_tools import AsyncBroker, AsyncCredential, Broker, Task, scoped_tool
 from agentwrit_tools.broker import BrokerSettings, EmbeddedBroker
@@ -42,23 +40,7 @@ def _extensions(broker: Any) -> bool:
 
 
 def _register_with(url: str, launch_token: str, task_id: str) -> int:
-    """A registration under ``launch_token`` over the raw wire (a fresh key and nonce): the broker's status."""
-    with httpx.Client(base_url=url, timeout=10.0) as client:
-        nonce = client.get("/v1/challenge").json()["nonce"]
-        key = Ed25519PrivateKey.generate()
-        body = {
-            "launch_token": launch_token,
-            "nonce": nonce,
-            "public_key": base64.b64encode(key.public_key().public_bytes_raw()).decode(),
-            "signature": base64.b64encode(key.sign(bytes.fromhex(nonce))).decode(),
-            "orch_id": "o",
-            "task_id": task_id,
-            "requested_scope": ["read:records:p-1"],
-        }
-        response = client.post("/v1/register", json=body)
-        if response.status_code == 200:  # not left alive by the test
-            client.post("/v1/token/release", headers={"Authorization": f"Bearer {response.json()['access_token']}"})
-        return response.status_code
+    return registers_with(url, launch_token, task_id, "read:records:p-1")
 
 
 def _launch_tokens(task: Task) -> list[str]:
