@@ -3,20 +3,22 @@
 Every page of the audit query carries ``total``, the number of events matching its filters. The page itself is
 cheap at any size (an index gives the first ``limit`` rows in chain order), but a ``COUNT(*)`` visits every
 matching row: the first page of a million-event log, or one principal's or one event type's events, took five
-times as long as at 10k. So the count of events per value of each filter column (``agent_id``, ``task_id``,
-``event_type``, ``outcome``) is kept in ``audit_counts``, by a trigger on ``audit_events``: in the same
-transaction as the event, in SQLite's own code, whoever writes the row (this broker, an older one, a seeding
-script). A query with no filter or exactly one of those, and no time range, reads its total there; any other
-combination counts the rows as before.
+times as long as at 10k. The log only grows, and ``seq`` orders it, so a total once counted stays right up to the
+``seq`` it was counted through: the next time, only the events appended since are counted — through the filter
+column's index (``agent_id``, ``task_id``, ``event_type``) or the ``seq`` order itself, either way a range of new
+rows — and added.
 
-The table is created and checked when the broker opens its database: its grand total must equal the number of
-events. If not — a database from before this table, or rows deleted behind the broker's back — the counts are
-rebuilt from the log once, before serving.
+Totals are kept for queries with no filter or exactly one of those (or ``outcome``) and no time range, the ones an
+operator runs over and over; any other combination is counted as before. They live in memory, a bounded number of
+them (least recently used first out): nothing is written on the path that appends events, and a filter not asked
+about since the broker started (or evicted) is counted in full the first time. Queries and appends run on the
+broker's one connection in its event-loop thread, so a total never includes an event that is not committed.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,67 +26,43 @@ if TYPE_CHECKING:
 
 __all__ = ["COUNTED", "AuditCounts"]
 
-COUNTED = ("agent_id", "task_id", "event_type", "outcome")  # the trigger below counts exactly these
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_counts (
-    dim TEXT NOT NULL,
-    value TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (dim, value)
-) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS audit_counts_on_insert AFTER INSERT ON audit_events BEGIN
-    INSERT INTO audit_counts (dim, value, n) VALUES
-        ('agent_id', NEW.agent_id, 1), ('task_id', NEW.task_id, 1),
-        ('event_type', NEW.event_type, 1), ('outcome', NEW.outcome, 1)
-    ON CONFLICT (dim, value) DO UPDATE SET n = n + 1;
-END;
-"""
+COUNTED = ("agent_id", "task_id", "event_type", "outcome")
+KEPT = 4096
 
 
 class AuditCounts:
-    """Totals per filter value, maintained by a trigger (see the module docstring)."""
+    """Totals per filter value, each with the ``seq`` it is counted through (see the module docstring)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, size: int = KEPT) -> None:
         self._conn = conn
-        conn.executescript(_SCHEMA)
-        if self.total() != self._events():
-            self.rebuild()
-
-    def _events(self) -> int:
-        row = self._conn.execute("SELECT COUNT(*) FROM audit_events").fetchone()  # once, when the broker opens
-        return int(row[0])
-
-    def total(self) -> int:
-        """Every event: the sum over the two outcomes."""
-        row = self._conn.execute("SELECT COALESCE(SUM(n), 0) FROM audit_counts WHERE dim = 'outcome'").fetchone()
-        return int(row[0])
-
-    def rebuild(self) -> None:
-        """Recount everything from the log (one pass per column), in one transaction."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM audit_counts")
-            for column in COUNTED:
-                conn.execute(
-                    f"INSERT INTO audit_counts (dim, value, n) SELECT ?, {column}, COUNT(*) FROM audit_events"  # noqa: S608 - fixed column names
-                    f" GROUP BY {column}",
-                    (column,),
-                )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        self._size = size
+        self._kept: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()  # (column, value) -> (n, seq)
+        self.counted_in_full = 0  # for tests and diagnostics
 
     def count(self, flt: AuditFilter) -> int | None:
         """The total for ``flt`` when it is kept (no filter, or one counted column and no time range), else None."""
         if flt.since_ns is not None or flt.until_ns is not None:
             return None
         given = [(column, value) for column in COUNTED if (value := getattr(flt, column)) is not None]
-        if not given:
-            return self.total()
         if len(given) > 1:
             return None
-        row = self._conn.execute("SELECT n FROM audit_counts WHERE dim = ? AND value = ?", given[0]).fetchone()
-        return int(row[0]) if row else 0
+        key = given[0] if given else ("", "")
+        tail = int(self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_events").fetchone()[0])
+        kept = self._kept.pop(key, None)
+        if kept is None or kept[1] > tail:  # never counted, evicted, or a log that is not the one counted
+            total, since = 0, 0
+            self.counted_in_full += 1
+        else:
+            total, since = kept
+        column, value = key
+        match = f"{column} = ? AND " if column else ""  # a column from COUNTED, never from the request
+        args = (value, since, tail) if column else (since, tail)
+        row = self._conn.execute(
+            f"SELECT COUNT(*) FROM audit_events WHERE {match}seq > ? AND seq <= ?",  # noqa: S608 - fixed columns
+            args,
+        ).fetchone()
+        total += int(row[0])
+        self._kept[key] = (total, tail)
+        while len(self._kept) > self._size:
+            self._kept.popitem(last=False)
+        return total

@@ -1,5 +1,6 @@
-"""The audit totals kept per filter value: they follow every append, they agree with counting the rows for every
-filter, and a database whose totals are missing or wrong is recounted when the broker opens it."""
+"""The audit totals kept per filter value: they agree with counting the rows for every filter as the log grows,
+later queries count only what was appended since, the kept totals are bounded, and a rolled-back event is never
+counted."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_every_total_agrees_with_counting_the_rows(tmp_path: Path) -> None:
     assert log.count() == 48
 
 
-def test_only_single_column_filters_without_a_time_range_are_read_from_the_totals(tmp_path: Path) -> None:
+def test_only_single_column_filters_without_a_time_range_are_kept(tmp_path: Path) -> None:
     conn = connect(tmp_path / "b.db")
     counts = AuditCounts(conn)
     assert counts.count(AuditFilter()) == 0
@@ -63,32 +64,54 @@ def test_only_single_column_filters_without_a_time_range_are_read_from_the_total
     assert counts.count(AuditFilter(event_type="token_issued", since_ns=1)) is None
 
 
-def test_a_log_written_without_the_totals_is_recounted_on_open(tmp_path: Path) -> None:
+def test_a_kept_total_counts_only_the_events_appended_since(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "b.db")
+    log = AuditLog(conn)
+    counts = log._counts
+    _fill(log, conn, 40)
+    principal = AuditFilter(agent_id=AGENTS[0])
+    first = log.count(principal)
+    assert counts.counted_in_full == 1
+    _fill(log, conn, 12)
+    assert log.count(principal) == _counted_by_rows(conn, principal) > first
+    assert counts.counted_in_full == 1  # the second time, only the twelve new events were looked at
+
+
+def test_the_kept_totals_are_bounded_and_an_evicted_one_is_counted_again(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "b.db")
+    counts = AuditCounts(conn, size=2)
+    log = AuditLog(conn)
+    _fill(log, conn, 9)
+    for agent in AGENTS:  # three filters, room for two
+        assert counts.count(AuditFilter(agent_id=agent)) == _counted_by_rows(conn, AuditFilter(agent_id=agent))
+    assert counts.counted_in_full == 3
+    assert counts.count(AuditFilter(agent_id=AGENTS[0])) == _counted_by_rows(conn, AuditFilter(agent_id=AGENTS[0]))
+    assert counts.counted_in_full == 4  # the oldest was evicted
+    assert counts.count(AuditFilter(agent_id=AGENTS[2])) is not None
+    assert counts.counted_in_full == 4
+
+
+def test_a_reopened_log_counts_each_filter_once_and_right(tmp_path: Path) -> None:
     db = tmp_path / "b.db"
     conn = connect(db)
-    log = AuditLog(conn)
-    _fill(log, conn, 30)
-    # Totals lost (a database from before them), and events written while the trigger was missing.
-    conn.execute("DROP TRIGGER audit_counts_on_insert")
-    conn.execute("DELETE FROM audit_counts")
-    _fill(log, conn, 9)
+    _fill(AuditLog(conn), conn, 30)
     conn.close()
     conn = connect(db)
     reopened = AuditLog(conn)
     for flt in _filters():
         assert reopened.count(flt) == _counted_by_rows(conn, flt), flt
-    assert reopened.count() == 39
-    # And the trigger is back: the next events are counted as they are written.
-    _fill(reopened, conn, 3)
-    assert reopened.count(AuditFilter(agent_id=AGENTS[0])) == _counted_by_rows(conn, AuditFilter(agent_id=AGENTS[0]))
-    assert reopened.count() == 42
 
 
 def test_a_rolled_back_event_is_not_counted(tmp_path: Path) -> None:
     conn = connect(tmp_path / "b.db")
     log = AuditLog(conn)
+    assert log.count(AuditFilter(agent_id="a")) == 0
     conn.execute("BEGIN IMMEDIATE")
     log.append("token_issued", agent_id="a")
     conn.execute("ROLLBACK")
     assert log.count() == 0
     assert log.count(AuditFilter(agent_id="a")) == 0
+    conn.execute("BEGIN IMMEDIATE")
+    log.append("token_issued", agent_id="a")  # the same seq again, committed this time
+    conn.execute("COMMIT")
+    assert log.count(AuditFilter(agent_id="a")) == 1
