@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,44 +121,54 @@ def test_a_tasks_launch_tokens_die_with_it(broker: Any, client: Broker, task_id:
         assert _register_with(broker.url, tokens[0], "another-task") in (401, 403)
 
 
-def test_a_task_that_made_no_call_ends_its_prefetched_launch_token(broker: Any, client: Broker, task_id: str) -> None:
-    if not _extensions(broker):
-        pytest.skip("revocation is an extension; on the reference contract the short lifetime is the bound")
-    with Task(client, orch_id="o", task_id=task_id, ceiling=CEILING) as task:
-        deadline = time.monotonic() + 5
-        while not task.launcher.holds_launch_tokens and time.monotonic() < deadline:
-            time.sleep(0.01)  # fetched ahead, though no call ever comes
-    tokens = _launch_tokens(task)
-    assert len(tokens) == 1
-    assert _register_with(broker.url, tokens[0], task_id) == 401
+@contextmanager
+def _own(tmp_path: Path, *, extensions: bool) -> Iterator[tuple[Any, Broker, Broker]]:
+    """A broker of the test's own in one mode (with the extensions, or as the reference one), an app's client
+    and the operator's."""
+    with EmbeddedBroker(db_path=tmp_path / "own.db", extensions=extensions) as running:
+        app = running.create_app("own", [CEILING])
+        with (
+            Broker(running.url, app.client_id, app.client_secret) as client,
+            Broker(running.url, admin_secret=running.admin_secret) as operator,
+        ):
+            yield running, client, operator
+
+
+def test_a_task_that_made_no_call_ends_its_prefetched_launch_token(tmp_path: Path) -> None:
+    with _own(tmp_path, extensions=True) as (broker, client, _):
+        with Task(client, orch_id="o", task_id="idle", ceiling=CEILING) as task:
+            deadline = time.monotonic() + 5
+            while not task.launcher.holds_launch_tokens and time.monotonic() < deadline:
+                time.sleep(0.01)  # fetched ahead, though no call ever comes
+        tokens = _launch_tokens(task)
+        assert len(tokens) == 1
+        assert _register_with(broker.url, tokens[0], "idle") == 401
     assert [e.type for e in task.events] == ["launch_token_issued", "launch_tokens_ended"]
 
 
 def test_on_the_reference_contract_a_launch_token_dies_on_its_own_soon(
-    broker: Any, client: Broker, task_id: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if _extensions(broker):
-        pytest.skip("on our broker the task's end revokes it (test above)")
     monkeypatch.setattr("agentwrit_tools.client._launch.UNBOUND_LAUNCH_TTL", 2)
-    with Task(client, orch_id="o", task_id=task_id, ceiling=CEILING) as task:
-        assert task.call(read_record, {"patient_id": "p-1"}).ok
-        time.sleep(2.1)  # past the first launch token's usable time: the next call does not use it...
-        assert task.call(read_record, {"patient_id": "p-2"}).ok
-    tokens = _launch_tokens(task)
-    assert len(tokens) == 2  # ...it got (or had fetched) a fresh one
-    time.sleep(2.1)
-    assert all(_register_with(broker.url, token, task_id) == 401 for token in tokens)  # the broker: both dead
+    with _own(tmp_path, extensions=False) as (broker, client, _):
+        with Task(client, orch_id="o", task_id="short", ceiling=CEILING) as task:
+            assert task.call(read_record, {"patient_id": "p-1"}).ok
+            time.sleep(2.1)  # past the first launch token's usable time: the next call does not use it...
+            assert task.call(read_record, {"patient_id": "p-2"}).ok
+        tokens = _launch_tokens(task)
+        assert len(tokens) == 2  # ...it got (or had fetched) a fresh one
+        time.sleep(2.1)
+        assert all(_register_with(broker.url, token, "short") == 401 for token in tokens)  # the broker: both dead
 
 
-def test_an_operators_task_revocation_also_kills_the_tasks_launch_token(
-    broker: Any, client: Broker, operator: Broker, task_id: str
-) -> None:
-    if not _extensions(broker):
-        pytest.skip("binding a launch token to its task is an extension")
-    with Task(client, orch_id="o", task_id=task_id, ceiling=CEILING) as task:
+def test_an_operators_task_revocation_also_kills_the_tasks_launch_token(tmp_path: Path) -> None:
+    with (
+        _own(tmp_path, extensions=True) as (broker, client, operator),
+        Task(client, orch_id="o", task_id="revoked", ceiling=CEILING) as task,
+    ):
         assert task.call(read_record, {"patient_id": "p-1"}).ok
-        operator.admin.revoke("task", task_id)
-        assert _register_with(broker.url, _launch_tokens(task)[0], task_id) == 401
+        operator.admin.revoke("task", "revoked")
+        assert _register_with(broker.url, _launch_tokens(task)[0], "revoked") == 401
 
 
 @pytest.mark.anyio
