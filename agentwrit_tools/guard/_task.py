@@ -110,7 +110,10 @@ class Task:
         trace: emit into this trace (shared with a pipeline, say) instead of a new one; its ``task_id`` and
             ``orch_id`` must be this task's. Cannot be combined with ``sinks`` or ``clock`` (give them to it).
 
-    Use it as a context manager (``with`` / ``async with``): on exit anything still alive is released.
+    Use it as a context manager (``with`` / ``async with``). Entering fetches the task's launch token (and
+    challenge nonces) ahead of the first call, off its path, when the broker client prefetches (the default); on
+    exit anything still alive is released and the task's launch tokens end — revoked where the broker binds them
+    to the task, reported (``launch_tokens_ended``) where it cannot. Without ``with``, nothing is fetched ahead.
     """
 
     def __init__(
