@@ -37,6 +37,11 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# Where one guarded call spends its time, before and after the fast path: flame graphs (SVG) of client and broker.
+.PHONY: profile
+profile: $(STAMP)
+	$(BIN)/python -m benchmarks.profile_call --flamegraphs profiles
+
 # 10 000 guarded calls through a fault-injecting proxy, broker restarts included; prints the figures.
 soak: $(STAMP)
 	AGENTWRIT_SOAK_CALLS=$${AGENTWRIT_SOAK_CALLS:-10000} $(BIN)/python -m pytest tests/faults -m soak -s -q -p no:cacheprovider

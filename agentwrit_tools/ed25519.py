@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-__all__ = ["PUBLIC_KEY_SIZE", "load_public_key", "public_key_problem"]
+__all__ = ["PUBLIC_KEY_SIZE", "encoding_problem", "load_public_key", "public_key_problem"]
 
 PUBLIC_KEY_SIZE = 32
 
@@ -56,6 +56,47 @@ def _has_small_order(x: int, y: int) -> bool:
         j = (f - 2 * pz * pz) % _P
         px, py, pz = (b - c - d) * j % _P, f * (e - d) % _P, f * j % _P
     return px % _P == 0 and (py - pz) % _P == 0
+
+
+def _torsion_ys() -> frozenset[int]:
+    """The y coordinates of the eight points of order dividing 8: 1 (order 1), -1 (order 2), 0 (order 4), and the
+    square roots of the two roots of d·y⁴ + 2y² - 1 (order 8, whose double has y = 0)."""
+    ys = {0, 1, _P - 1}
+    d_inv = pow(_D, _P - 2, _P)
+    for s in _square_roots((1 + _D) % _P):
+        ys.update(_square_roots((s - 1) * d_inv % _P))
+    return frozenset(ys)
+
+
+def _square_roots(a: int) -> list[int]:
+    root = pow(a, (_P + 3) // 8, _P)
+    if (root * root - a) % _P:
+        root = root * _SQRT_M1 % _P
+    return [root, _P - root] if (root * root - a) % _P == 0 else []
+
+
+_TORSION_YS = _torsion_ys()
+
+
+def encoding_problem(raw: bytes) -> str | None:
+    """What :func:`public_key_problem` finds without a square root: the size, an encoding that is not canonical, a
+    point of small order (by its ``y``: the 8-torsion has five). Whenever this names a problem it is the one the
+    full check names.
+
+    It leaves one question open — is ``raw`` a point of the curve at all? — which costs an exponentiation, and which
+    a signature verification answers anyway: a byte string that is not a point verifies no signature. So this is
+    for a key that is about to verify one (agent registration, where it saves a tenth of the broker's work per
+    credential); anywhere else use :func:`public_key_problem`.
+    """
+    if not isinstance(raw, bytes) or len(raw) != PUBLIC_KEY_SIZE:
+        return f"an Ed25519 public key is {PUBLIC_KEY_SIZE} bytes"
+    sign = raw[31] >> 7
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _P or (sign and y in (1, _P - 1)):
+        return "the public key is not canonically encoded"
+    if y in _TORSION_YS:
+        return "the public key is a point of small order"
+    return None
 
 
 def public_key_problem(raw: bytes) -> str | None:

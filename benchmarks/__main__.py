@@ -19,10 +19,12 @@ from ._harness import REPO_ROOT, RESULTS_PATH, Benchmark, Context, Figure, Optio
 
 # One module per benchmark, each defining BENCHMARK. Listed, not discovered: the order is the report's order.
 MODULES: tuple[str, ...] = (
+    "benchmarks.fast_path",
     "benchmarks.mint_release",
     "benchmarks.guard_overhead",
     "benchmarks.verification",
     "benchmarks.async_calls",
+    "benchmarks.pipeline_calls",
     "benchmarks.revocation_scale",
     "benchmarks.broker_scale",
     "benchmarks.broker_throughput",

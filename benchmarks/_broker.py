@@ -49,6 +49,7 @@ class BrokerProcess:
     Args:
         db_path: an existing database to serve (e.g. one seeded with a million audit events); by default a fresh
             one in a temporary directory. Either way the broker's own admin secret is set at start.
+        extensions: False serves the reference contract (``--no-extensions``): the fast path's fallback.
         profile_to: run the broker under pyinstrument and write its report there when it stops (HTML for
             ``.html``, text otherwise).
         startup_timeout: seconds to wait for ``/v1/health``.
@@ -66,6 +67,7 @@ class BrokerProcess:
         database_url: str | None = None,
         admin_secret: str | None = None,
         env: dict[str, str] | None = None,
+        extensions: bool = True,
     ) -> None:
         self.admin_secret = admin_secret or secrets.token_urlsafe(32)
         self._database_url = database_url
@@ -76,6 +78,7 @@ class BrokerProcess:
         self._db_path = db_path
         self._profile_to = profile_to
         self._startup_timeout = startup_timeout
+        self._extensions = extensions
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Path | None = None
@@ -100,6 +103,8 @@ class BrokerProcess:
         db = self._db_path or workdir / "b.db"
         command = [_cli_executable(), "broker", "serve", "--host", LOOPBACK, "--port", str(self.port)]
         command += ["--db", self._database_url or str(db), "--no-rate-limits"]
+        if not self._extensions:
+            command.append("--no-extensions")
         if self._profile_to is not None:
             wrapper = Path(__file__).with_name("_profiled_broker.py")
             command = [sys.executable, str(wrapper), str(self._profile_to.resolve()), *command[1:]]

@@ -1,8 +1,9 @@
 """``bench-results.png``: latency distributions, drawn as cumulative curves on a log time axis.
 
-Three panels, each comparing what a reader wants compared: our mint+release vs the official client's; a
-guarded call vs the bare call (and the crypto floor between them); local vs remote verification (with the raw
-signature check and a cached answer). A curve further left is faster; the height at a point is the share of
+Four panels, each comparing what a reader wants compared: a whole guarded call on the fast path vs the same call
+without it and the official client's mint+release; our mint+release vs the official client's; a guarded call vs
+the bare call (and the crypto floor between them); local vs remote verification (with the raw signature check
+and a cached answer). A curve further left is faster; the height at a point is the share of
 operations that took at most that long, so p50 and p99 can be read off the 0.5 and 0.99 lines.
 """
 
@@ -15,6 +16,10 @@ from pathlib import Path
 __all__ = ["PANELS", "draw"]
 
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "the fast path: a wrapped call vs official",
+        ("wrapped call (fast path)", "wrapped call (without fast path)", "official, in the same rounds"),
+    ),
     ("mint + release: ours vs official", ("ours: mint+release", "official: create_agent+release")),
     ("a tool call: wrapped vs bare", ("wrapped call (guard + no-op)", "crypto floor", "bare call (no-op)")),
     (

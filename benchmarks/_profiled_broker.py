@@ -2,6 +2,7 @@
 
 Not ``python -m pyinstrument``: uvicorn re-raises the SIGTERM it stopped on once it has shut down, which would
 kill the process before the report is written. Here SIGTERM becomes a normal exit, so the report always lands.
+The report is HTML for ``.html``, a flame graph for ``.svg`` (with the text report beside it), text otherwise.
 """
 
 from __future__ import annotations
@@ -33,5 +34,11 @@ if __name__ == "__main__":
         profiler.stop()
         if report.suffix == ".html":
             report.write_text(profiler.output_html(), encoding="utf-8")
+        elif report.suffix == ".svg" and profiler.last_session is not None:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+            from benchmarks._flamegraph import write_flamegraph
+
+            write_flamegraph(profiler.last_session, report, f"broker ({report.stem})")
+            report.with_suffix(".txt").write_text(profiler.output_text(unicode=True, color=False), encoding="utf-8")
         else:
             report.write_text(profiler.output_text(unicode=True, color=False), encoding="utf-8")

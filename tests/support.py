@@ -114,6 +114,34 @@ def assert_nothing_minted(operator: Broker, task_id: str) -> None:
     assert audit(operator, task_id, *MINTING) == []
 
 
+def registers_with(url: str, launch_token: str, task_id: str, scope: str, *, orch_id: str = "o") -> int:
+    """A registration under ``launch_token`` over the raw wire (a fresh key and nonce): the broker's status code.
+
+    What a test asks of a launch token the client fetched ahead: does the broker still take it? A token it issues
+    is released at once, so the probe leaves nothing alive.
+    """
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    with httpx.Client(base_url=url, timeout=10.0) as client:
+        nonce = client.get("/v1/challenge").json()["nonce"]
+        key = Ed25519PrivateKey.generate()
+        body = {
+            "launch_token": launch_token,
+            "nonce": nonce,
+            "public_key": base64.b64encode(key.public_key().public_bytes_raw()).decode(),
+            "signature": base64.b64encode(key.sign(bytes.fromhex(nonce))).decode(),
+            "orch_id": orch_id,
+            "task_id": task_id,
+            "requested_scope": [scope],
+        }
+        answer = client.post("/v1/register", json=body)
+        if answer.status_code == 200:
+            client.post("/v1/token/release", headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
+        return answer.status_code
+
+
 def feed_reader(running: Any) -> dict[str, str]:
     """``client_id``/``client_secret`` for a Verifier of a running embedded broker, so it can read the revocation
     feed (apps and operators only) and verify locally: an app of its own whose ceiling grants nothing useful."""

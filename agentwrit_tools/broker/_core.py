@@ -21,6 +21,7 @@ from ..errors import ConfigurationError, ScopeError
 from ..scopes import covers_all
 from . import _audit, _jwt
 from ._audience import expected_audience
+from ._audit_counts import AuditCounts
 from ._denials import DenialWindows, request_peer
 from ._files import check_private
 from ._keyring import Keyring
@@ -78,6 +79,7 @@ class BrokerCore:
         self.denials = DenialWindows(settings.audit_failure_window)
         self.metrics = BrokerMetrics()
         self.verified = VerifiedTokens()
+        self.audit_counts = AuditCounts()  # audit query totals kept as the log grows (see _audit_counts)
         self.revocations = Revocations(store, self.metrics, cascade=settings.extensions, max_ttl=settings.max_ttl)
         self.admin_limiter = RateLimiter(settings.admin_auth_rate, settings.admin_auth_burst)
         self.app_limiter = RateLimiter(settings.app_auth_rate, settings.app_auth_burst)

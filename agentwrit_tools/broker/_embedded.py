@@ -152,6 +152,13 @@ class EmbeddedBroker:
         try:
             await server.serve(sockets=[sock])
         finally:
+            # A connection still half way through a request after the graceful timeout (a client that stalled
+            # mid-body) is closed here, not left for the garbage collector.
+            for connection in list(server.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.close()
+            await asyncio.sleep(0)  # let the transports finish closing on this loop
             await core.close()
 
     def _wait_started(self) -> None:

@@ -222,6 +222,12 @@ _V3_POSTGRESQL = """
 ALTER TABLE tokens ADD COLUMN jkt TEXT;
 """
 
+# Task-bound launch tokens (extension): the task a launch token is bound to, and the index its revocation uses.
+_V4 = """
+ALTER TABLE launch_tokens ADD COLUMN task_id TEXT;
+CREATE INDEX IF NOT EXISTS launch_tokens_task ON launch_tokens (task_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "apps, launch tokens, nonces, agents, tokens, revocations, audit", _V1_SQLITE, _V1_POSTGRESQL),
     Migration(
@@ -231,5 +237,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         _V2_POSTGRESQL.replace("@SERIAL_LOCK@", str(SERIAL_LOCK)),
     ),
     Migration(3, "key-bound tokens: the bound key's thumbprint on the token row", _V3_SQLITE, _V3_POSTGRESQL),
+    Migration(4, "task-bound launch tokens: the task on the launch token row", _V4, _V4),
 )
 LATEST = MIGRATIONS[-1].version

@@ -33,6 +33,7 @@ from ._approvals import MAX_BODY, ApprovalRecords
 from ._bodies import opt_str
 from ._core import BrokerCore
 from ._denials import request_peer
+from ._fastpath_routes import register_fastpath_routes
 from ._http import read_json
 from ._metrics import CONTENT_TYPE
 from ._problems import Problem
@@ -250,6 +251,8 @@ def register_routes(app: FastAPI, settings: BrokerSettings) -> None:
         return
 
     # -- extensions -----------------------------------------------------------------------------------------
+
+    register_fastpath_routes(app)
 
     @app.get("/.well-known/jwks.json")
     async def jwks(request: Request) -> Response:

@@ -20,6 +20,7 @@ import uvicorn
 from ._core import BrokerCore
 from ._http import create_app
 from ._keyring import ENV_KEYRING_SECRET
+from ._protocols import http_protocol
 from ._settings import BrokerSettings
 
 __all__ = ["bind_socket", "is_loopback", "serve", "server_config", "startup_warnings", "url_for"]
@@ -54,6 +55,7 @@ def server_config(app: Any, settings: BrokerSettings, **options: Any) -> uvicorn
       default). uvicorn on its own trusts it from 127.0.0.1, which let any local process pick the address that
       rate limits and the audit see.
     * No ``Server`` header: what serves the broker is nobody's business.
+    * httptools and uvloop when installed (:mod:`._protocols`).
     """
     proxies = list(settings.forwarded_allow_ips)
     return uvicorn.Config(
@@ -64,7 +66,7 @@ def server_config(app: Any, settings: BrokerSettings, **options: Any) -> uvicorn
         server_header=False,
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or "",
-        **options,
+        **{"http": http_protocol(), **options},
     )
 
 

@@ -58,7 +58,9 @@ _PURGE = {
 }
 
 
-_LAUNCH_COLUMNS = "token_hash, agent_name, allowed_scope, max_ttl, single_use, expires_at, created_by, app_id, consumed"
+_LAUNCH_COLUMNS = (
+    "token_hash, agent_name, allowed_scope, max_ttl, single_use, expires_at, created_by, app_id, consumed, task_id"
+)
 
 
 def _launch_row(row: Sequence[Any]) -> LaunchTokenRow:
@@ -72,6 +74,7 @@ def _launch_row(row: Sequence[Any]) -> LaunchTokenRow:
         str(row[6]),
         row[7],
         bool(row[8]),
+        row[9],
     )
 
 
@@ -194,7 +197,7 @@ class SqlTx:
     async def insert_launch_token(self, row: LaunchTokenRow) -> None:
         await self._send(
             "INSERT INTO launch_tokens (token_hash, agent_name, allowed_scope, max_ttl, single_use, expires_at,"
-            " created_by, app_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_by, app_id, task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.token_hash,
                 row.agent_name,
@@ -204,6 +207,7 @@ class SqlTx:
                 row.expires_at,
                 row.created_by,
                 row.app_id,
+                row.task_id,
             ),
         )
 
@@ -220,8 +224,30 @@ class SqlTx:
         )
         return None if row is None else _launch_row(row)
 
+    async def spend_launch_tokens(
+        self, now: float, *, task_id: str | None = None, token_hashes: Sequence[str] = (), app_id: str | None = None
+    ) -> int:
+        if task_id is not None:
+            where, args = "task_id = ?", [task_id]
+        elif token_hashes:
+            where, args = f"token_hash IN ({_marks(len(token_hashes))})", list(token_hashes)
+        else:
+            return 0
+        if app_id is not None:
+            where, args = where + " AND app_id = ?", [*args, app_id]
+        return await self._run(
+            f"UPDATE launch_tokens SET consumed = 1 WHERE consumed = 0 AND expires_at > ? AND {where}",  # noqa: S608 - fixed clauses
+            [now, *args],
+        )
+
     async def insert_nonce(self, nonce: str, expires_at: float) -> None:
         await self._send("INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
+
+    async def insert_nonces(self, nonces: Sequence[str], expires_at: float) -> None:
+        if nonces:
+            values = ", ".join(["(?, ?)"] * len(nonces))
+            args = [item for nonce in nonces for item in (nonce, expires_at)]
+            await self._send(f"INSERT INTO nonces (nonce, expires_at) VALUES {values}", args)  # noqa: S608
 
     async def nonce_expiry(self, nonce: str) -> float | None:
         row = await self._row("SELECT expires_at FROM nonces WHERE nonce = ?", (nonce,))
@@ -379,6 +405,10 @@ class SqlTx:
 
     async def audit_count(self, where: str = "", args: Sequence[Any] = ()) -> int:
         row = await self._row(f"SELECT COUNT(*) FROM audit_events{where}", args)  # noqa: S608
+        return int(row[0]) if row else 0
+
+    async def audit_tail(self) -> int:
+        row = await self._row("SELECT COALESCE(MAX(seq), 0) FROM audit_events")
         return int(row[0]) if row else 0
 
     # -- upkeep -----------------------------------------------------------------------------------------------

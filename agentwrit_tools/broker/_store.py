@@ -114,6 +114,7 @@ class LaunchTokenRow:
     created_by: str
     app_id: str | None
     consumed: bool = False
+    task_id: str | None = None  # extension: the task it is bound to (see _launch_tasks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,18 @@ class Tx(Protocol):
         back)."""
         ...
 
+    async def spend_launch_tokens(
+        self, now: float, *, task_id: str | None = None, token_hashes: Sequence[str] = (), app_id: str | None = None
+    ) -> int:
+        """Spend the live launch tokens bound to ``task_id``, or exactly ``token_hashes`` (only ``app_id``'s when
+        given); returns how many were live and are spent now."""
+        ...
+
     async def insert_nonce(self, nonce: str, expires_at: float) -> None: ...
+    async def insert_nonces(self, nonces: Sequence[str], expires_at: float) -> None:
+        """Several nonces in one statement (a batch fetched ahead)."""
+        ...
+
     async def nonce_expiry(self, nonce: str) -> float | None: ...
     async def take_nonce(self, nonce: str, now: float) -> bool:
         """Consume a live nonce; ``False`` when unknown, expired or already taken (exactly one caller wins)."""
@@ -270,6 +282,9 @@ class Tx(Protocol):
         ...
 
     async def audit_count(self, where: str = "", args: Sequence[Any] = ()) -> int: ...
+    async def audit_tail(self) -> int:
+        """The ``seq`` of the newest committed event (0 for an empty log)."""
+        ...
 
     # -- upkeep ---------------------------------------------------------------------------------------------
     async def count_active_agents(self, now: int) -> int: ...

@@ -21,6 +21,7 @@ from ..scopes import uncovered
 from . import _audit
 from ._bodies import int_or, opt_bool, opt_int, req_identifier, req_name, req_scope_list, req_str
 from ._core import BrokerCore
+from ._launch_tasks import bound_task
 from ._problems import Problem, bad_request, not_found, unauthorized
 from ._secrets import random_hex, sha256_hex, verify_sha256
 from ._store import AppRow, LaunchTokenRow
@@ -289,6 +290,7 @@ async def create_launch_token(
                 detail=f"requested {','.join(allowed)} beyond ceiling {','.join(ceiling)}",
                 resource=app_id,
             )
+    task_id = bound_task(body, extensions=core.settings.extensions)  # extension: see _launch_tasks
     launch_token = random_hex(32)
     expires_at = time.time() + ttl
     row = LaunchTokenRow(
@@ -300,6 +302,7 @@ async def create_launch_token(
         expires_at=expires_at,
         created_by=creator,
         app_id=app[0] if app else None,
+        task_id=task_id,
     )
     async with core.tx() as tx:
         await tx.insert_launch_token(row)
@@ -310,8 +313,7 @@ async def create_launch_token(
             detail=f"launch token for {agent_name[:200]} allowing {','.join(allowed)}",
         )
     core.metrics.launch_tokens_created.inc()
-    return {
-        "launch_token": launch_token,
-        "expires_at": rfc3339_seconds(expires_at),
-        "policy": {"allowed_scope": allowed, "max_ttl": max_ttl},
-    }
+    policy: dict[str, Any] = {"allowed_scope": allowed, "max_ttl": max_ttl}
+    if task_id is not None:
+        policy["task_id"] = task_id
+    return {"launch_token": launch_token, "expires_at": rfc3339_seconds(expires_at), "policy": policy}

@@ -6,6 +6,7 @@ operator or app by presenting a launch token. The order of checks is deliberate:
 1. malformed input → 400, nothing touched;
 2. unknown, expired or used launch token → 401;
 3. requested scope beyond the launch token's ``allowed_scope`` → 403 ``scope_violation``;
+   (extension) a launch token bound to another task → 403 ``scope_violation`` too (see ``_launch_tasks``);
 4. unknown or expired nonce, bad key or signature → 401;
 5. the agent recorded, its token issued.
 
@@ -27,12 +28,13 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..ed25519 import PUBLIC_KEY_SIZE, load_public_key
+from ..ed25519 import PUBLIC_KEY_SIZE, encoding_problem, public_key_problem
 from ..scopes import uncovered
 from . import _audit
 from ._audience import requested_audience
 from ._bodies import req_identifier, req_scope_list, req_str
 from ._core import BrokerCore, Issued
+from ._launch_tasks import bound_elsewhere
 from ._pop import key_thumbprint, requested_binding
 from ._problems import Problem, unauthorized
 from ._secrets import random_hex, sha256_hex
@@ -69,13 +71,16 @@ def _check_proof(public_key_b64: str, signature_b64: str, nonce: str) -> None:
     Raises:
         _Refused: a malformed or refused key, or a bad signature.
     """
+    raw_key = b""
     try:
-        public_key = _public_key(_b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key"))
-        public_key.verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
+        raw_key = _b64(public_key_b64, PUBLIC_KEY_SIZE, "public_key")
+        _public_key(raw_key).verify(_b64(signature_b64, 64, "signature"), bytes.fromhex(nonce))
     except Problem as problem:
         raise _Refused(problem, problem.detail) from None
     except (InvalidSignature, ValueError):
-        raise _Refused(unauthorized("signature verification failed"), "bad signature") from None
+        refusal = _key_refusal(raw_key)
+        why = "bad signature" if refusal.detail.startswith("signature") else refusal.detail
+        raise _Refused(refusal, why) from None
 
 
 async def _record_agent(
@@ -162,11 +167,20 @@ def _b64(value: str, size: int, what: str) -> bytes:
 
 
 def _public_key(raw: bytes) -> Ed25519PublicKey:
-    """The agent's key, refused when a signature by it could be forged without the private key (see ed25519)."""
-    try:
-        return load_public_key(raw)
-    except ValueError as exc:
-        raise unauthorized(f"public key refused: {exc}") from None
+    """The agent's key, refused when a signature by it could be forged without the private key (see ed25519).
+
+    Whether it is a curve point at all is left to the signature it must verify next (:func:`_key_refusal`).
+    """
+    problem = encoding_problem(raw)
+    if problem is not None:
+        raise unauthorized(f"public key refused: {problem}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def _key_refusal(raw: bytes) -> Problem:
+    """Why a registration's signature did not verify: the key's fault (not a curve point), or the signature's."""
+    problem = public_key_problem(raw) if raw else None
+    return unauthorized(f"public key refused: {problem}" if problem else "signature verification failed")
 
 
 async def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
@@ -214,6 +228,9 @@ async def register_agent(core: BrokerCore, body: dict[str, Any]) -> dict[str, An
                     ),
                     f"requested {','.join(requested)} beyond allowed {','.join(allowed)}",
                 )
+            elsewhere = bound_elsewhere(row, task_id)  # extension: a task-bound launch token
+            if elsewhere is not None:
+                raise _Refused(elsewhere, f"launch token bound to another task than {task_id}")
             if not _HEX64.fullmatch(nonce) or not await tx.take_nonce(nonce, now):
                 raise _Refused(_bad_nonce(), "bad nonce")
             _check_proof(public_key_b64, signature_b64, nonce)

@@ -309,13 +309,17 @@ async def revoke(core: BrokerCore, claims: Mapping[str, Any], body: dict[str, An
         raise bad_request(f"{level}-level revocation targets a plain identifier (a jti or a task id)")
     async with core.tx() as tx:
         hit, cascaded = await core.revocations.revoke(tx, level, target)
+        launch = 0
+        if level == "task" and core.settings.extensions:  # its bound launch tokens die with it (_launch_tasks)
+            launch = await tx.spend_launch_tokens(time.time(), task_id=target)
         await _audit.append(
             tx,
             "token_revoked",
             agent_id=target if level in ("agent", "chain") else "",
             task_id=target if level == "task" else "",
             detail=f"{level}-level revocation by {claims.get('sub', '')}: {len(hit)} live token(s)"
-            + (f", {len(cascaded)} delegated token(s) by cascade" if cascaded else ""),
+            + (f", {len(cascaded)} delegated token(s) by cascade" if cascaded else "")
+            + (f", {launch} unused launch token(s)" if launch else ""),
             resource=target if level == "token" else "",
         )
     return {"revoked": True, "level": level, "target": target, "count": len(hit)}
@@ -350,7 +354,7 @@ async def audit_events(core: BrokerCore, params: Mapping[str, str]) -> dict[str,
     where, args = flt.where()
     async with core.store.reader() as tx:
         events = await tx.audit_events(where, args, limit, offset)
-        total = await tx.audit_count(where, args)
+        total = await core.audit_counts.count(tx, flt)  # kept as the log grows (see _audit_counts)
     return {"events": events, "total": total, "offset": offset, "limit": limit}
 
 

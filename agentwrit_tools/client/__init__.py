@@ -10,9 +10,11 @@ validation.
 from __future__ import annotations
 
 from ._auth import CredentialAuth
-from ._broker import AsyncBroker, AsyncTaskLauncher, Broker, TaskLauncher
+from ._broker import AsyncBroker, Broker
 from ._claims import Claims, Confirmation, DelegationRecord
 from ._credential import AsyncCredential, Credential
+from ._launch import IssuedLaunch, LaunchEnd
+from ._launchers import AsyncTaskLauncher, TaskLauncher
 from ._models import (
     AppRecord,
     AuditEvent,
@@ -48,6 +50,8 @@ __all__ = [
     "DelegationRecord",
     "DeregisteredApp",
     "Health",
+    "IssuedLaunch",
+    "LaunchEnd",
     "LaunchPolicy",
     "LaunchToken",
     "Problem",

@@ -20,6 +20,7 @@ from ._models import (
     AuditPage,
     DeregisteredApp,
     Health,
+    LaunchRevocation,
     LaunchToken,
     RevocationLevel,
     RevokeResult,
@@ -106,12 +107,22 @@ def create_launch_token(
     max_ttl: int | None = None,
     single_use: bool = True,
     ttl: int = 30,
+    task_id: str | None = None,
 ) -> Flow[LaunchToken]:
     check_ttl(max_ttl)
     check_ttl(ttl)
-    body = launch_body(agent_name, normalize_scopes(allowed_scope), max_ttl=max_ttl, single_use=single_use, ttl=ttl)
+    scopes = normalize_scopes(allowed_scope)
+    body = launch_body(agent_name, scopes, max_ttl=max_ttl, single_use=single_use, ttl=ttl, task_id=task_id)
     call, response = yield from _admin(core, "POST", "/v1/admin/launch-tokens", body)
     return parse(LaunchToken, call, response)
+
+
+def revoke_launch_tokens(core: Core, task_id: str) -> Flow[int]:
+    """Extension ``POST /v1/launch-tokens/revoke``: spend every unused launch token bound to ``task_id``."""
+    if not task_id:
+        raise ConfigurationError("revoking a task's launch tokens needs its task_id")
+    call, response = yield from _admin(core, "POST", "/v1/launch-tokens/revoke", {"task_id": task_id})
+    return parse(LaunchRevocation, call, response).count
 
 
 def revoke(core: Core, level: RevocationLevel, target: str) -> Flow[RevokeResult]:

@@ -1,32 +1,34 @@
 """``Broker`` and ``AsyncBroker``: configuration and the public calls, over one I/O-free core.
 
 The two classes share ``_BrokerBase`` (settings, core, repr, ``from_env``); each method body is one line that
-hands a flow to the class's driver. Also here: the task launchers (mint under a task ceiling the broker
-enforces) in both flavours.
+hands a flow to the class's driver. Each also owns a background runner (``_background``) for what is fetched
+ahead of the calls that need it (``_prefetch``, ``_launchers``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Hashable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 from . import _admin, _approvals, _flows
+from ._background import AsyncBackground, SyncBackground
 from ._claims import Claims
 from ._clients import async_driver, sync_driver
 from ._config import DEFAULT_MAX_CONNECTIONS, Settings, env_settings
 from ._credential import AsyncCredential, Credential
-from ._drivers import AsyncDriver, SyncDriver
+from ._launch import TaskLaunch
+from ._launchers import AsyncTaskLauncher, TaskLauncher
 from ._models import Health
 from ._operator import Admin, AsyncAdmin
+from ._prefetch import NoncePool
 from ._protocol import RetryPolicy
 
-__all__ = ["AsyncBroker", "AsyncTaskLauncher", "Broker", "TaskLauncher"]
+__all__ = ["AsyncBroker", "Broker"]
 
 B = TypeVar("B", bound="_BrokerBase")
-D = TypeVar("D", SyncDriver, AsyncDriver)
 
 
 class _BrokerBase:
@@ -49,7 +51,9 @@ class _BrokerBase:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_token_ttl: float = 86400.0,
         proof_of_possession: bool = False,
+        prefetch: bool = True,
     ) -> None:
+        self.prefetches = prefetch
         self.settings = Settings(
             broker_url,
             client_id,
@@ -67,6 +71,8 @@ class _BrokerBase:
             proof_of_possession=proof_of_possession,
         )
         self._core = self.settings.build_core()
+        if prefetch:
+            self._core.nonces = NoncePool()
 
     @classmethod
     def from_env(cls: type[B], environ: Mapping[str, str] | None = None, **options: Any) -> B:
@@ -112,6 +118,8 @@ class Broker(_BrokerBase):
         proof_of_possession: mint key-bound tokens (broker extension): each credential's token names its agent's
             key (``cnf.jkt``) and is presented with a fresh proof per request (``credential.headers_for``,
             :class:`CredentialAuth`). A broker without the extension issues bearer tokens instead.
+        prefetch: fetch ahead, off the calls' path, what a task's credentials need — its launch token and
+            challenge nonces (see :mod:`agentwrit_tools.client._launchers`). False: every mint fetches its own.
         http_client: a ready ``httpx.Client`` to use (not closed by :meth:`close`).
         transport: an httpx transport for the client we build (tests: ``httpx.MockTransport``).
     """
@@ -128,6 +136,7 @@ class Broker(_BrokerBase):
     ) -> None:
         super().__init__(broker_url, client_id, client_secret, **options)
         self._driver = sync_driver(self.settings, http_client, transport)
+        self._background = SyncBackground(self._driver)
         self.admin = Admin(self._core, self._driver)
         """Operator calls (apps, launch tokens, revocation, audit); needs ``admin_secret``."""
 
@@ -183,7 +192,7 @@ class Broker(_BrokerBase):
             ttl: the task's budget in seconds (the launch token's lifetime).
             max_ttl: default lifetime of each credential (≤ ``ttl``; default min(300, ttl)).
         """
-        launch = _flows.TaskLaunch(
+        launch = TaskLaunch(
             ceiling, orch_id=orch_id, task_id=task_id, budget=ttl, max_ttl=max_ttl, agent_name=agent_name
         )
         return TaskLauncher(launch, self)
@@ -211,7 +220,20 @@ class Broker(_BrokerBase):
         """The broker's Prometheus text."""
         return self._driver.run(_admin.metrics(self._core.policy))
 
+    def _release_later(self, credential: Credential) -> Hashable | None:
+        """Release ``credential`` on the background thread; its job's key, or None when it could not be queued."""
+        key = ("release", credential.claims.jti)
+        return key if self._background.submit(key, credential._release_flow) else None
+
+    def _settle(self, keys: Iterable[Hashable], timeout: float = 30.0) -> None:
+        """Wait for the background jobs ``keys`` (releases queued by :meth:`_release_later`)."""
+        for key in keys:
+            self._background.wait(key, timeout)
+
     def close(self) -> None:
+        self._background.close()
+        if self._core.nonces is not None:
+            self._core.nonces.clear()
         self._driver.close()
 
     def __enter__(self) -> Broker:
@@ -263,6 +285,7 @@ class AsyncBroker(_BrokerBase):
     ) -> None:
         super().__init__(broker_url, client_id, client_secret, **options)
         self._driver = async_driver(self.settings, http_client, transport)
+        self._background = AsyncBackground(self._driver)
         self.admin = AsyncAdmin(self._core, self._driver)
         """Operator calls; needs ``admin_secret``."""
 
@@ -301,7 +324,7 @@ class AsyncBroker(_BrokerBase):
         agent_name: str | None = None,
     ) -> AsyncTaskLauncher:
         """See :meth:`Broker.task_launcher`."""
-        launch = _flows.TaskLaunch(
+        launch = TaskLaunch(
             ceiling, orch_id=orch_id, task_id=task_id, budget=ttl, max_ttl=max_ttl, agent_name=agent_name
         )
         return AsyncTaskLauncher(launch, self)
@@ -324,7 +347,20 @@ class AsyncBroker(_BrokerBase):
     async def metrics(self) -> str:
         return await self._driver.run(_admin.metrics(self._core.policy))
 
+    def _release_later(self, credential: AsyncCredential) -> Hashable | None:
+        """See :meth:`Broker._release_later` (None under an event loop other than asyncio's)."""
+        key = ("release", credential.claims.jti)
+        return key if self._background.submit(key, credential._release_flow) else None
+
+    async def _settle(self, keys: Iterable[Hashable]) -> None:
+        """See :meth:`Broker._settle`."""
+        for key in keys:
+            await self._background.wait(key)
+
     async def aclose(self) -> None:
+        await self._background.aclose()
+        if self._core.nonces is not None:
+            self._core.nonces.clear()
         await self._driver.aclose()
 
     async def __aenter__(self) -> AsyncBroker:
@@ -334,62 +370,3 @@ class AsyncBroker(_BrokerBase):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-
-class _LauncherBase(Generic[D]):
-    def __init__(self, launch: _flows.TaskLaunch) -> None:
-        self._launch = launch
-
-    @property
-    def ceiling(self) -> tuple[str, ...]:
-        return self._launch.ceiling
-
-    @property
-    def orch_id(self) -> str:
-        return self._launch.orch_id
-
-    @property
-    def task_id(self) -> str:
-        return self._launch.task_id
-
-    def remaining(self) -> float:
-        """Seconds left in the task's budget."""
-        return self._launch.remaining()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(task_id={self.task_id!r}, ceiling={list(self.ceiling)!r})"
-
-
-class TaskLauncher(_LauncherBase[SyncDriver]):
-    """Mints credentials for one task under a multi-use launch token whose ``allowed_scope`` is the ceiling.
-
-    The broker refuses (``ScopeViolation``) any scope outside the ceiling, and stops registering once the
-    task's budget is spent. Launch tokens are created lazily, once per distinct credential ttl.
-    """
-
-    def __init__(self, launch: _flows.TaskLaunch, broker: Broker) -> None:
-        super().__init__(launch)
-        self._broker = broker
-
-    def mint(self, scope: str | Sequence[str], *, ttl: int | None = None, audience: str | None = None) -> Credential:
-        """A credential for exactly ``scope`` (⊆ ceiling), living ``ttl`` seconds (default ``max_ttl``), bound to
-        the resource ``audience`` when given (see :meth:`Broker.mint`)."""
-        b = self._broker
-        minted = b._driver.run(self._launch.mint(b._core, scope, ttl=ttl, audience=audience))
-        return Credential(minted, core=b._core, driver=b._driver)
-
-
-class AsyncTaskLauncher(_LauncherBase[AsyncDriver]):
-    """See :class:`TaskLauncher`."""
-
-    def __init__(self, launch: _flows.TaskLaunch, broker: AsyncBroker) -> None:
-        super().__init__(launch)
-        self._broker = broker
-
-    async def mint(
-        self, scope: str | Sequence[str], *, ttl: int | None = None, audience: str | None = None
-    ) -> AsyncCredential:
-        """See :meth:`TaskLauncher.mint`."""
-        b = self._broker
-        minted = await b._driver.run(self._launch.mint(b._core, scope, ttl=ttl, audience=audience))
-        return AsyncCredential(minted, core=b._core, driver=b._driver)

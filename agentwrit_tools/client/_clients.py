@@ -1,26 +1,30 @@
-"""The HTTP clients a broker client builds for itself, and the drivers over them.
+"""How a broker client sends: our own HTTP/1.1 wire by default, httpx when asked for or needed.
 
-A caller may hand us a ready ``httpx.Client``/``httpx.AsyncClient`` (used as it is, never closed by us); otherwise
-we build one that suits the wire contract:
-
-* no cookie jar — the contract authenticates with bearer tokens only, so a ``Set-Cookie`` from the broker (or
-  from anything between us and it) is never stored and replayed on later calls; not parsing one on every
-  response also saves about a tenth of a request's client-side cost;
-* async: connections as single-connection lanes (:mod:`._lanes`), so client CPU per call stays flat as
-  concurrency grows; a caller's own async client (or transport) gets a bound on requests in flight instead.
+* Our wire (:mod:`._wire`, :mod:`._awire`) for a client we build ourselves with a direct connection to the broker:
+  kept-alive connections, one write per request, about a tenth of httpx's client CPU per request.
+* httpx for an ``httpx.Client``/``httpx.AsyncClient`` or transport the caller hands us (used as it is, never
+  closed by us), and for a broker that the environment says to reach through a proxy (``HTTPS_PROXY`` …), which
+  httpx honours. The httpx clients we build keep no cookie jar — the contract authenticates with bearer tokens
+  only, so a ``Set-Cookie`` from the broker (or from anything between us and it) is never stored and replayed —
+  and, async, spread requests over single-connection lanes (:mod:`._lanes`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies_environment, proxy_bypass_environment  # type: ignore[attr-defined]
 
 import httpx
 
+from ._awire import AsyncSender, AsyncWire
 from ._config import Settings
 from ._drivers import USER_AGENT, AsyncDriver, SyncDriver
 from ._lanes import LaneTransport
+from ._senders import AsyncHttpxSender, HttpxSender
+from ._wire import SyncWire
 
-__all__ = ["async_driver", "sync_driver"]
+__all__ = ["async_driver", "proxied", "sync_driver"]
 
 
 class _NoCookies(httpx.Cookies):
@@ -58,25 +62,33 @@ class _CookielessAsyncClient(httpx.AsyncClient):
         raise TypeError("the broker client keeps no cookies")
 
 
+def proxied(broker_url: str) -> bool:
+    """True when the environment routes this URL through a proxy (httpx then carries the requests)."""
+    parts = urlsplit(broker_url)
+    proxies = getproxies_environment()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not proxy_bypass_environment(parts.netloc, proxies)
+
+
 def sync_driver(
     settings: Settings, http_client: httpx.Client | None, transport: httpx.BaseTransport | None
 ) -> SyncDriver:
-    """The sync driver over the caller's client, or over one built with ``settings``."""
+    """The sync driver: over the caller's client or transport, through httpx when proxied, else our wire."""
+    url = settings.broker_url
     if http_client is not None:
-        return SyncDriver(settings.broker_url, http_client, owns_client=False)
+        return SyncDriver(url, HttpxSender(url, http_client, owns_client=False))
+    if transport is None and not proxied(url):
+        wire = SyncWire(url, timeout=settings.timeout, max_connections=settings.max_connections, user_agent=USER_AGENT)
+        return SyncDriver(url, wire)
     client = _CookielessClient(
         timeout=settings.timeouts(), limits=settings.limits(), transport=transport, headers={"User-Agent": USER_AGENT}
     )
-    return SyncDriver(settings.broker_url, client, owns_client=True)
+    return SyncDriver(url, HttpxSender(url, client, owns_client=True))
 
 
-def async_driver(
-    settings: Settings, http_client: httpx.AsyncClient | None, transport: httpx.AsyncBaseTransport | None
-) -> AsyncDriver:
-    """The async driver over the caller's client, or over one built with ``settings`` (lanes by default)."""
+def _async_httpx(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> AsyncSender:
     url, limit, wait = settings.broker_url, settings.max_connections, settings.timeout
-    if http_client is not None:
-        return AsyncDriver(url, http_client, owns_client=False, max_in_flight=limit, pool_timeout=wait)
     client = _CookielessAsyncClient(
         timeout=settings.timeouts(),
         limits=settings.limits(),
@@ -84,5 +96,27 @@ def async_driver(
         headers={"User-Agent": USER_AGENT},
     )
     if transport is None:  # the lanes bound what is in flight themselves
-        return AsyncDriver(url, client, owns_client=True)
-    return AsyncDriver(url, client, owns_client=True, max_in_flight=limit, pool_timeout=wait)
+        return AsyncHttpxSender(url, client, owns_client=True)
+    return AsyncHttpxSender(url, client, owns_client=True, max_in_flight=limit, pool_timeout=wait)
+
+
+def async_driver(
+    settings: Settings, http_client: httpx.AsyncClient | None, transport: httpx.AsyncBaseTransport | None
+) -> AsyncDriver:
+    """The async driver: over the caller's client or transport, through httpx when proxied, else our wire."""
+    url, limit, wait = settings.broker_url, settings.max_connections, settings.timeout
+    if http_client is not None:
+        sender: AsyncSender = AsyncHttpxSender(
+            url, http_client, owns_client=False, max_in_flight=limit, pool_timeout=wait
+        )
+    elif transport is None and not proxied(url):
+        sender = AsyncWire(
+            url,
+            timeout=wait,
+            max_connections=limit,
+            user_agent=USER_AGENT,
+            fallback=lambda: _async_httpx(settings, None),
+        )
+    else:
+        sender = _async_httpx(settings, transport)
+    return AsyncDriver(url, sender)

@@ -28,7 +28,7 @@ from . import _flows
 from ._claims import Claims
 from ._drivers import AsyncDriver, SyncDriver
 from ._flows import Core, Minted
-from ._steps import Flow
+from ._steps import Flow, Trips
 
 __all__ = ["AsyncCredential", "Credential", "CredentialBase"]
 
@@ -48,6 +48,10 @@ class CredentialBase(Generic[D]):
         self._core = core
         self._driver: D = driver
         self._lock = threading.Lock()
+        self.round_trips: int | None = None
+        """Requests its mint (or delegation) made on the caller's path (None: not counted)."""
+        self.prefetched: tuple[str, ...] = minted.prefetched
+        """What its mint did not have to fetch on the caller's path (``nonce``, ``launch_token``)."""
 
     @property
     def agent_id(self) -> str:
@@ -197,8 +201,11 @@ class Credential(CredentialBase[SyncDriver]):
             NotFound: ``to`` is not a registered agent.
             CredentialReleased: this credential was released.
         """
-        minted = self._driver.run(self._delegate_flow(to, scope, ttl, audience))
-        return Credential(minted, core=self._core, driver=self._driver)
+        trips = Trips()
+        minted = self._driver.run(self._delegate_flow(to, scope, ttl, audience), trips)
+        delegated = Credential(minted, core=self._core, driver=self._driver)
+        delegated.round_trips = trips.count
+        return delegated
 
     def __enter__(self) -> Credential:
         return self
@@ -232,8 +239,11 @@ class AsyncCredential(CredentialBase[AsyncDriver]):
         audience: str | None = None,
     ) -> AsyncCredential:
         """See :meth:`Credential.delegate`."""
-        minted = await self._driver.run(self._delegate_flow(to, scope, ttl, audience))
-        return AsyncCredential(minted, core=self._core, driver=self._driver)
+        trips = Trips()
+        minted = await self._driver.run(self._delegate_flow(to, scope, ttl, audience), trips)
+        delegated = AsyncCredential(minted, core=self._core, driver=self._driver)
+        delegated.round_trips = trips.count
+        return delegated
 
     async def __aenter__(self) -> AsyncCredential:
         return self

@@ -1,99 +1,42 @@
-"""The two I/O edges: one driver loop each, over ``httpx.Client`` and ``httpx.AsyncClient``.
+"""The two I/O edges: one driver loop each, sync and async.
 
-This is the only code that exists twice. A driver sends :class:`Call` steps with httpx, sleeps on
-:class:`Sleep`, runs :class:`Exclusive` sub-flows under a named lock, and feeds results (or our typed errors)
-back into the flow. Everything a flow decides — retries, logins, verification — is already in the flow.
+This is the only code that exists twice. A driver sends :class:`Call` steps with its sender (our own HTTP/1.1
+wire, or httpx: see :mod:`._clients`), sleeps on :class:`Sleep`, runs :class:`Exclusive` sub-flows under a named
+lock, and feeds results (or our typed errors) back into the flow. Everything a flow decides — retries, logins,
+verification — is already in the flow.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
 import threading
 import time
 from collections.abc import Hashable
 from typing import Any, TypeVar
 
 import anyio
-import httpx
 
-from ..errors import AgentWritError, BrokerUnavailable
-from ._steps import Call, Flow, Response, Sleep
+from ..errors import AgentWritError
+from ._awire import AsyncSender
+from ._senders import SyncSender
+from ._steps import Call, Flow, Sleep, Trips
 
 __all__ = ["USER_AGENT", "AsyncDriver", "SyncDriver"]
 
 T = TypeVar("T")
-log = logging.getLogger("agentwrit_tools.client")
 
 USER_AGENT = "agentwrit-tools/0.1.0"
-# Errors raised before the request left this process: resending cannot duplicate anything.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-def _request_args(call: Call) -> dict[str, Any]:
-    headers = {"X-Request-ID": secrets.token_hex(8), **call.headers()}
-    content = call.content()
-    if content is not None:
-        headers["Content-Type"] = "application/json"
-    return {"content": content, "params": call.params, "headers": headers}
-
-
-def _unavailable(call: Call, exc: httpx.TransportError) -> BrokerUnavailable:
-    # The httpx message is left out on purpose (it may quote a URL); its class says what happened.
-    return BrokerUnavailable(
-        f"{call.method} {call.path}: no answer from the broker ({type(exc).__name__})",
-        method=call.method,
-        path=call.path,
-        sent=not isinstance(exc, _NOT_SENT),
-    )
-
-
-def _response(call: Call, raw: httpx.Response, started: float) -> Response:
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug(
-            "%s %s -> %s in %.1f ms (request %s)",
-            call.method,
-            call.path,
-            raw.status_code,
-            (time.perf_counter() - started) * 1000,
-            raw.headers.get("x-request-id", "-"),
-        )
-    # httpx.Headers already answers lookups case-insensitively and iterates lower-case names: no copy needed.
-    return Response(raw.status_code, raw.headers, raw.content)
-
-
-class _Urls:
-    """Absolute ``httpx.URL`` objects per path, parsed once: httpx would otherwise parse the URL on every call.
-
-    Bounded, because a few paths carry an identifier (``/v1/admin/apps/{id}``).
-    """
-
-    _LIMIT = 256
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self._parsed: dict[str, httpx.URL] = {}
-
-    def __call__(self, path: str) -> httpx.URL:
-        url = self._parsed.get(path)
-        if url is None:
-            url = httpx.URL(self.base_url + path)
-            if len(self._parsed) < self._LIMIT:
-                self._parsed[path] = url
-        return url
 
 
 class SyncDriver:
-    """Drives flows with a pooled ``httpx.Client``; ``Exclusive`` steps take a ``threading.Lock``."""
+    """Drives flows with a sync sender; ``Exclusive`` steps take a ``threading.Lock``."""
 
-    def __init__(self, base_url: str, client: httpx.Client, *, owns_client: bool) -> None:
+    def __init__(self, base_url: str, sender: SyncSender) -> None:
         self.base_url = base_url
-        self.client = client
-        self._owns = owns_client
-        self._url = _Urls(base_url)
+        self.sender = sender
         self._locks: dict[Hashable, threading.Lock] = {}
 
-    def run(self, flow: Flow[T]) -> T:
+    def run(self, flow: Flow[T], trips: Trips | None = None) -> T:
+        """Drive ``flow`` to its end; ``trips`` (when given) counts the requests it sent, sub-flows included."""
         result: Any = None
         error: AgentWritError | None = None
         try:
@@ -105,59 +48,33 @@ class SyncDriver:
                 result, error = None, None
                 try:
                     if isinstance(step, Call):
-                        result = self._send(step)
+                        if trips is not None:
+                            trips.count += 1
+                        result = self.sender.send(step)
                     elif isinstance(step, Sleep):
                         time.sleep(step.seconds)
                     else:
                         with self._locks.setdefault(step.key, threading.Lock()):
-                            result = self.run(step.flow)
+                            result = self.run(step.flow, trips)
                 except AgentWritError as exc:
                     error = exc
         finally:
             flow.close()
 
-    def _send(self, call: Call) -> Response:
-        started = time.perf_counter()
-        try:
-            raw = self.client.request(call.method, self._url(call.path), **_request_args(call))
-        except httpx.TransportError as exc:
-            raise _unavailable(call, exc) from exc
-        return _response(call, raw, started)
-
     def close(self) -> None:
-        if self._owns:
-            self.client.close()
+        self.sender.close()
 
 
 class AsyncDriver:
-    """Drives flows with a pooled ``httpx.AsyncClient``; ``Exclusive`` steps take an ``anyio.Lock``.
+    """Drives flows with an async sender; ``Exclusive`` steps take an ``anyio.Lock``."""
 
-    With ``max_in_flight``, at most that many requests are handed to httpx at once (the pool size of a client
-    the caller gave us); the others wait here, in order, at most ``pool_timeout``. httpcore's own queue
-    re-scans every waiting request against every connection whenever one frees up, so with many more
-    concurrent calls than connections the client spent its CPU on that bookkeeping. Clients we build use
-    :class:`~agentwrit_tools.client._lanes.LaneTransport` instead, which needs no such bound.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        client: httpx.AsyncClient,
-        *,
-        owns_client: bool,
-        max_in_flight: int | None = None,
-        pool_timeout: float | None = None,
-    ) -> None:
+    def __init__(self, base_url: str, sender: AsyncSender) -> None:
         self.base_url = base_url
-        self.client = client
-        self._owns = owns_client
-        self._url = _Urls(base_url)
+        self.sender = sender
         self._locks: dict[Hashable, anyio.Lock] = {}
-        self._max_in_flight = max_in_flight
-        self._pool_timeout = pool_timeout
-        self._slots: anyio.Semaphore | None = None  # made on first use, inside the event loop
 
-    async def run(self, flow: Flow[T]) -> T:
+    async def run(self, flow: Flow[T], trips: Trips | None = None) -> T:
+        """See :meth:`SyncDriver.run`."""
         result: Any = None
         error: AgentWritError | None = None
         try:
@@ -169,7 +86,9 @@ class AsyncDriver:
                 result, error = None, None
                 try:
                     if isinstance(step, Call):
-                        result = await self._send(step)
+                        if trips is not None:
+                            trips.count += 1
+                        result = await self.sender.send(step)
                     elif isinstance(step, Sleep):
                         await anyio.sleep(step.seconds)
                     else:
@@ -177,36 +96,11 @@ class AsyncDriver:
                         if lock is None:
                             lock = self._locks[step.key] = anyio.Lock()
                         async with lock:
-                            result = await self.run(step.flow)
+                            result = await self.run(step.flow, trips)
                 except AgentWritError as exc:
                     error = exc
         finally:
             flow.close()
 
-    async def _send(self, call: Call) -> Response:
-        if self._max_in_flight is None:
-            return await self._request(call)
-        slots = self._slots
-        if slots is None:
-            slots = self._slots = anyio.Semaphore(self._max_in_flight)
-        try:
-            with anyio.fail_after(self._pool_timeout):
-                await slots.acquire()
-        except TimeoutError:
-            raise _unavailable(call, httpx.PoolTimeout("no free connection")) from None
-        try:
-            return await self._request(call)
-        finally:
-            slots.release()
-
-    async def _request(self, call: Call) -> Response:
-        started = time.perf_counter()
-        try:
-            raw = await self.client.request(call.method, self._url(call.path), **_request_args(call))
-        except httpx.TransportError as exc:
-            raise _unavailable(call, exc) from exc
-        return _response(call, raw, started)
-
     async def aclose(self) -> None:
-        if self._owns:
-            await self.client.aclose()
+        await self.sender.aclose()

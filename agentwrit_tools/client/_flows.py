@@ -27,7 +27,6 @@ from ..errors import (
     ProtocolError,
     ScopeError,
     ScopeMismatch,
-    TaskBudgetExhausted,
     TokenInvalid,
     Unauthorized,
 )
@@ -35,12 +34,13 @@ from ..pop import key_thumbprint
 from ..scopes import parse_scope
 from ._claims import Claims
 from ._models import Challenge, Delegated, LaunchToken, Registration, TokenGrant
+from ._prefetch import NoncePool
 from ._protocol import RetryPolicy, parse, send
 from ._session import TokenSession
-from ._steps import Call, Exclusive, Flow
+from ._steps import Call, Flow
 from ._verify import VerifierCore
 
-__all__ = ["Core", "Minted", "TaskLaunch", "normalize_scopes"]
+__all__ = ["Core", "Minted", "normalize_scopes"]
 
 LAUNCH_TOKEN_TTL = 30  # seconds a per-call launch token stays usable; it is consumed a moment later anyway
 
@@ -48,17 +48,28 @@ LAUNCH_TOKEN_TTL = 30  # seconds a per-call launch token stays usable; it is con
 @dataclass(frozen=True, slots=True)
 class Minted:
     """A token the broker issued, with its verified claims (the raw result of a flow) and, when known, the private
-    key of the agent holding it — what signs the proofs of a key-bound token (it never leaves the process)."""
+    key of the agent holding it — what signs the proofs of a key-bound token (it never leaves the process).
+
+    ``prefetched`` names what the flow did not have to fetch on its own path (``nonce``, ``launch_token``).
+    """
 
     agent_id: str
     access_token: str = field(repr=False)
     claims: Claims
     key: Ed25519PrivateKey | None = field(default=None, repr=False, compare=False)
+    prefetched: tuple[str, ...] = ()
 
 
 @dataclass
 class Core:
-    """Everything the flows need, none of it I/O: retry policy, sessions, verifier, clocks."""
+    """Everything the flows need, none of it I/O: retry policy, sessions, verifier, clocks, what is fetched ahead.
+
+    Attributes:
+        bind_keys: ask for key-bound tokens (``key_bound``, a broker extension; a reference broker ignores it).
+        nonces: challenge nonces fetched ahead (None: every registration fetches its own).
+        launch_binding: the broker binds launch tokens to a task and can revoke them (an extension); None until a
+            launch token's answer said so either way.
+    """
 
     policy: RetryPolicy
     verifier: VerifierCore
@@ -67,7 +78,8 @@ class Core:
     wall: Callable[[], float] = time.time
     clock: Callable[[], float] = time.monotonic
     bind_keys: bool = False
-    """Ask for key-bound tokens (``key_bound``, a broker extension; a reference broker ignores it)."""
+    nonces: NoncePool | None = None
+    launch_binding: bool | None = None
 
     def require_app(self) -> TokenSession:
         if self.app is None:
@@ -204,16 +216,21 @@ def register(
     task_id: str,
     ttl: int | None,
     audience: str | None = None,
+    fresh_nonce: bool = False,
 ) -> Flow[Minted]:
-    """Challenge → fresh Ed25519 key → sign the nonce's bytes → register → verify → gate.
+    """Challenge (a nonce from the pool when there is one) → fresh Ed25519 key → sign the nonce's bytes →
+    register → verify → gate.
 
     ``audience`` (a resource URL) asks for a token bound to that resource — a broker extension (the field is
     ignored by a reference broker) — and the verified ``aud`` must then hold it. With ``core.bind_keys`` the token
     is asked to be bound to the fresh key (``cnf.jkt``, also an extension); the key is kept in the result either
-    way, since it is what signs the proofs a bound token is presented with.
+    way, since it is what signs the proofs a bound token is presented with. ``fresh_nonce`` skips the pool.
     """
-    challenge_call = Call("GET", "/v1/challenge", idempotent=True)
-    nonce = parse(Challenge, challenge_call, (yield from send(challenge_call, core.policy))).nonce
+    nonce = core.nonces.take() if core.nonces is not None and not fresh_nonce else None
+    prefetched: tuple[str, ...] = ("nonce",) if nonce is not None else ()
+    if nonce is None:
+        challenge_call = Call("GET", "/v1/challenge", idempotent=True)
+        nonce = parse(Challenge, challenge_call, (yield from send(challenge_call, core.policy))).nonce
     try:
         nonce_bytes = bytes.fromhex(nonce)
     except ValueError:
@@ -237,7 +254,7 @@ def register(
     call = Call("POST", "/v1/register", body=body)
     reg = parse(Registration, call, (yield from send(call, core.policy)))
     claims = yield from _verified(core, reg.access_token, audience=audience)
-    minted = Minted(reg.agent_id, reg.access_token, claims, key)
+    minted = Minted(reg.agent_id, reg.access_token, claims, key, prefetched)
     # Lifetime measured on the broker's own clock (exp - iat) when it says iat, so clock skew cannot fail this.
     issued = claims.iat if claims.iat is not None else math.floor(started)
     if ttl is not None and claims.exp - issued > ttl + 1:
@@ -250,12 +267,22 @@ def register(
 
 
 def launch_body(
-    agent_name: str, scopes: tuple[str, ...], *, max_ttl: int | None, single_use: bool, ttl: int
+    agent_name: str,
+    scopes: tuple[str, ...],
+    *,
+    max_ttl: int | None,
+    single_use: bool,
+    ttl: int,
+    task_id: str | None = None,
 ) -> dict[str, object]:
+    """A launch-token request; ``task_id`` asks the broker to bind the token to that task (an extension that a
+    reference broker ignores: see :mod:`._launch`)."""
     body: dict[str, object] = {"agent_name": agent_name, "allowed_scope": list(scopes), "single_use": single_use}
     body["ttl"] = ttl
     if max_ttl is not None:
         body["max_ttl"] = max_ttl
+    if task_id is not None:
+        body["task_id"] = task_id
     return body
 
 
@@ -286,7 +313,9 @@ def mint(
     check_ttl(ttl)
     check_audience(audience)
     if launch_token is None:
-        body = launch_body(agent_name or task_id, scopes, max_ttl=ttl, single_use=True, ttl=LAUNCH_TOKEN_TTL)
+        body = launch_body(
+            agent_name or task_id, scopes, max_ttl=ttl, single_use=True, ttl=LAUNCH_TOKEN_TTL, task_id=task_id
+        )
         launch_token = (yield from app_launch_token(core, body)).launch_token
     return (
         yield from register(
@@ -343,91 +372,3 @@ def delegate(
     granted = parse(Delegated, call, (yield from send(call, core.policy)))
     claims = yield from _verified(core, granted.access_token, audience=audience, path=call.path)
     return (yield from _gate(core, Minted(to, granted.access_token, claims, key), scopes, call=call, sub=to))
-
-
-class TaskLaunch:
-    """A task's ceiling held by the broker: multi-use launch tokens whose ``allowed_scope`` is the ceiling.
-
-    Registration checks requested ⊆ ``allowed_scope`` before consuming anything, so every credential minted
-    here is refused by the broker itself when it exceeds the ceiling — a client-side check can be bypassed, this
-    cannot. The launch token's own lifetime is the task's remaining budget, so the broker also stops minting
-    when the task's time is up.
-
-    A credential's lifetime is its launch token's ``max_ttl`` (registration has no ttl field), so one launch
-    token is created per distinct ttl, lazily and single-flight, and reused for every mint with that ttl.
-    Near the end of the budget a ttl is clamped to the time left.
-    """
-
-    def __init__(
-        self,
-        ceiling: str | Sequence[str],
-        *,
-        orch_id: str,
-        task_id: str,
-        budget: int,
-        max_ttl: int | None = None,
-        agent_name: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        check_ttl(budget)
-        check_ttl(max_ttl)
-        self.ceiling = normalize_scopes(ceiling)
-        self.orch_id = orch_id
-        self.task_id = task_id
-        self.max_ttl = min(max_ttl or 300, budget)
-        self._agent_name = agent_name or task_id
-        self._clock = clock
-        self._deadline = clock() + budget
-        self._tokens: dict[int, str] = {}
-
-    def remaining(self) -> float:
-        """Seconds left in the task's budget."""
-        return max(0.0, self._deadline - self._clock())
-
-    def _token(self, core: Core, ttl: int) -> Flow[str]:
-        found = self._tokens.get(ttl)
-        if found is not None:
-            return found
-        token: str = yield Exclusive(("task-launch", id(self), ttl), self._create(core, ttl))
-        return token
-
-    def _create(self, core: Core, ttl: int) -> Flow[str]:
-        found = self._tokens.get(ttl)
-        if found is not None:
-            return found
-        life = max(1, math.floor(self.remaining()))
-        body = launch_body(self._agent_name, self.ceiling, max_ttl=ttl, single_use=False, ttl=life)
-        created = (yield from app_launch_token(core, body)).launch_token
-        self._tokens[ttl] = created
-        return created
-
-    def mint(
-        self, core: Core, scope: str | Sequence[str], *, ttl: int | None = None, audience: str | None = None
-    ) -> Flow[Minted]:
-        scopes = normalize_scopes(scope)
-        check_ttl(ttl)
-        check_audience(audience)
-        left = math.floor(self.remaining())
-        if left < 1:
-            raise TaskBudgetExhausted(f"task {self.task_id!r} has no time left in its budget")
-        effective = min(ttl or self.max_ttl, left)
-
-        def attempt(token: str) -> Flow[Minted]:
-            return register(
-                core,
-                launch_token=token,
-                scopes=scopes,
-                orch_id=self.orch_id,
-                task_id=self.task_id,
-                ttl=effective,
-                audience=audience,
-            )
-
-        token = yield from self._token(core, effective)
-        try:
-            return (yield from attempt(token))
-        except Unauthorized:
-            # The launch token may have been revoked or expired early; one fresh attempt, never a loop.
-            if self._tokens.get(effective) == token:
-                del self._tokens[effective]
-            return (yield from attempt((yield from self._token(core, effective))))

@@ -77,8 +77,11 @@ class DeregisteredApp(_Frozen):
 
 
 class LaunchPolicy(_Frozen):
+    """What a launch token allows; ``task_id`` (extension) is the task it is bound to, when the broker bound it."""
+
     allowed_scope: tuple[str, ...]
     max_ttl: int
+    task_id: str | None = None
 
 
 class LaunchToken(_Frozen):
@@ -139,6 +142,20 @@ class TokenGrant(_Wire):
 class Challenge(_Wire):
     nonce: str = Field(pattern=r"^[0-9a-fA-F]+$")
     expires_in: float = 30
+
+
+class ChallengeBatch(_Wire):
+    """Extension ``POST /v1/challenges``."""
+
+    nonces: list[str] = Field(min_length=1, max_length=64)
+    expires_in: float = Field(gt=0)
+
+
+class LaunchRevocation(_Wire):
+    """Extension ``POST /v1/launch-tokens/revoke``."""
+
+    revoked: bool
+    count: int = Field(ge=0)
 
 
 class Registration(_Wire):

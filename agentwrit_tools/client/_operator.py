@@ -59,16 +59,30 @@ class Admin:
         max_ttl: int | None = None,
         single_use: bool = True,
         ttl: int = 30,
+        task_id: str | None = None,
     ) -> LaunchToken:
-        """An admin launch token (for ``Broker.mint(..., launch_token=...)`` or another client)."""
+        """An admin launch token (for ``Broker.mint(..., launch_token=...)`` or another client).
+
+        ``task_id`` binds it to that task (broker extension, ignored by a reference broker): it registers agents of
+        that task only, and a task-level revocation or :meth:`revoke_launch_tokens` spends it.
+        """
         flow = _admin.create_launch_token(
-            self._core, agent_name, allowed_scope, max_ttl=max_ttl, single_use=single_use, ttl=ttl
+            self._core, agent_name, allowed_scope, max_ttl=max_ttl, single_use=single_use, ttl=ttl, task_id=task_id
         )
         return self._driver.run(flow)
 
     def revoke(self, level: RevocationLevel, target: str) -> RevokeResult:
-        """Revoke at ``token`` (jti), ``agent`` (SPIFFE ID), ``task`` (task_id) or ``chain`` (root agent) level."""
+        """Revoke at ``token`` (jti), ``agent`` (SPIFFE ID), ``task`` (task_id) or ``chain`` (root agent) level.
+
+        A ``task`` revocation also spends the launch tokens bound to the task (on a broker with the extensions).
+        """
         return self._driver.run(_admin.revoke(self._core, level, target))
+
+    def revoke_launch_tokens(self, task_id: str) -> int:
+        """Spend every unused launch token bound to ``task_id``, whoever created it (extension
+        ``POST /v1/launch-tokens/revoke``); how many were still usable. Tokens already minted are untouched: use
+        :meth:`revoke` at ``task`` level for those (it spends the launch tokens too)."""
+        return self._driver.run(_admin.revoke_launch_tokens(self._core, task_id))
 
     def audit_events(self, *, limit: int = 100, offset: int = 0, **query: Unpack[AuditQuery]) -> AuditPage:
         """One page of audit events."""
@@ -114,14 +128,20 @@ class AsyncAdmin:
         max_ttl: int | None = None,
         single_use: bool = True,
         ttl: int = 30,
+        task_id: str | None = None,
     ) -> LaunchToken:
+        """See :meth:`Admin.create_launch_token`."""
         flow = _admin.create_launch_token(
-            self._core, agent_name, allowed_scope, max_ttl=max_ttl, single_use=single_use, ttl=ttl
+            self._core, agent_name, allowed_scope, max_ttl=max_ttl, single_use=single_use, ttl=ttl, task_id=task_id
         )
         return await self._driver.run(flow)
 
     async def revoke(self, level: RevocationLevel, target: str) -> RevokeResult:
         return await self._driver.run(_admin.revoke(self._core, level, target))
+
+    async def revoke_launch_tokens(self, task_id: str) -> int:
+        """See :meth:`Admin.revoke_launch_tokens`."""
+        return await self._driver.run(_admin.revoke_launch_tokens(self._core, task_id))
 
     async def audit_events(self, *, limit: int = 100, offset: int = 0, **query: Unpack[AuditQuery]) -> AuditPage:
         flow = _admin.audit_page(self._core, _admin.audit_filters(**query), limit=limit, offset=offset)

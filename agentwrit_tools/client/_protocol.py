@@ -128,14 +128,16 @@ def parse_retry_after(response: Response, *, now: float | None = None) -> float 
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-_SECRET_FIELDS = ("client_secret", "secret", "launch_token", "token")
+_SECRET_FIELDS = ("client_secret", "secret", "launch_token", "token", "launch_tokens")
 
 
 def _sent_secrets(call: Call) -> list[str]:
     """The secrets this call carried (bearer, secret-bearing body fields): never to be echoed back to a log."""
     found = [call.bearer] if call.bearer else []
     if isinstance(call.body, dict):
-        found += [v for k, v in call.body.items() if k in _SECRET_FIELDS and isinstance(v, str)]
+        for key, value in call.body.items():
+            if key in _SECRET_FIELDS:
+                found += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
     return found
 
 

@@ -21,7 +21,7 @@ from collections.abc import Generator, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Call", "Exclusive", "Flow", "Response", "Sleep", "Step"]
+__all__ = ["Call", "Exclusive", "Flow", "Response", "Sleep", "Step", "Trips"]
 
 T = TypeVar("T")
 
@@ -83,6 +83,14 @@ class Exclusive(Generic[T]):
 
     key: Hashable
     flow: Generator[Step, Any, T] = field(repr=False)
+
+
+@dataclass(slots=True)
+class Trips:
+    """Round trips a driver made for one flow (every :class:`Call` sent, resends included): the figure that says
+    what a credential cost on its caller's path, and what was moved off it."""
+
+    count: int = 0
 
 
 Step = Call | Sleep | Exclusive[Any]

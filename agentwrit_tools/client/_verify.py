@@ -299,6 +299,12 @@ class VerifierCore:
                     self._answers.popitem(last=False)
         return answer.claims
 
+    def warm(self) -> Flow[None]:
+        """Fetch the broker's keys ahead of the first verification (finding out whether it publishes any at all),
+        so a caller's first token is verified without that round trip on its path."""
+        if self.mode == "unknown" and not self._recently_fetched():
+            yield Exclusive("jwks", self._fetch_keys(""))
+
     # ---- keys --------------------------------------------------------------------------------------------
 
     def _key_for(self, kid: str) -> Flow[Ed25519PublicKey | None]:

@@ -182,6 +182,25 @@ def _final_check(e: TraceEvent) -> Line:
     return Line(e.type, "final", text, "ok" if live == 0 else "warning")
 
 
+def _launch_token(e: TraceEvent) -> Line:
+    how = "fetched ahead of the calls" if _f(e, "prefetched") else "fetched by a call"
+    end = "is revoked when the task ends" if _f(e, "revocable") else "cannot be revoked, so it is short-lived"
+    text = f"the task's launch token ({how}): the ceiling, held by the broker; it {end}"
+    return Line(e.type, "launch", text, "muted", e.tool, e.scope)
+
+
+def _launch_end(e: TraceEvent) -> Line:
+    if _f(e, "error"):
+        return Line(
+            e.type, "warning", f"launch tokens not revoked ({_f(e, 'error')}): they die at their ttl", "warning"
+        )
+    left = _f(e, "unrevocable", 0)
+    text = f"task ended: {_f(e, 'revoked', 0)} unused launch token(s) revoked" + (
+        f", {left} left to die on their own within seconds" if left else ""
+    )
+    return Line(e.type, "launch", text, "muted", e.tool, e.scope)
+
+
 def _simple(label: str, level: Level, text: Callable[[TraceEvent], str]) -> Callable[[TraceEvent], Line]:
     def build(e: TraceEvent) -> Line:
         return Line(e.type, label, text(e), level, e.tool, e.scope, agent=e.agent_id, jti=e.jti)
@@ -215,6 +234,8 @@ _BUILDERS: dict[str, Callable[[TraceEvent], Line]] = {
         "revoked", "refused", lambda e: f"operator revoked level={_f(e, 'level')}: {_f(e, 'count')} token(s)"
     ),
     "expired": _simple("expired", "muted", lambda e: "never released: died on its own at its exp"),
+    "launch_token_issued": _launch_token,
+    "launch_tokens_ended": _launch_end,
     "pipeline_started": _simple(
         "pipeline", "info", lambda e: "pipeline starts: " + " → ".join(_f(e, "stages", ())) + " under the ceiling"
     ),

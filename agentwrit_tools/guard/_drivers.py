@@ -114,12 +114,28 @@ Recorder = Callable[[dict[str, object]], Any]
 
 
 class _DriverBase:
-    """Bookkeeping both drivers share; none of it does I/O."""
+    """Bookkeeping both drivers share; none of it does I/O.
 
-    def __init__(self, registry: LiveRegistry, clock: Callable[[], float], recorder: Recorder | None = None) -> None:
+    ``after_mint`` runs after every mint attempt, before the flow records it (the task puts the launch tokens the
+    mint used or created in the trace there, so they come before the ``minted`` they made possible).
+    """
+
+    def __init__(
+        self,
+        registry: LiveRegistry,
+        clock: Callable[[], float],
+        recorder: Recorder | None = None,
+        after_mint: Callable[[], None] | None = None,
+    ) -> None:
         self.registry = registry
         self.clock = clock
         self.recorder = recorder
+        self.after_mint = after_mint
+
+    def _mint_failed(self, error: AgentWritError, started: float) -> MintOutcome:
+        if self.after_mint is not None:
+            self.after_mint()
+        return MintOutcome(None, error, started, self.clock())
 
     @staticmethod
     def _answered(ask: Ask, finished: bool, value: Any, error: BaseException | None) -> ApprovalAnswer:
@@ -137,6 +153,8 @@ class _DriverBase:
         return RecordOutcome("broker" if recorded else "trace")
 
     def _minted(self, mint: Mint, credential: Any, started: float, pending: dict[str, Any]) -> MintOutcome:
+        if self.after_mint is not None:
+            self.after_mint()
         ended = self.clock()
         self.registry.add(LiveCall(credential, mint.tool, mint.call_id, mint.scopes, ended))
         pending[credential.claims.jti] = credential
@@ -176,9 +194,14 @@ class SyncDriver(_DriverBase):
     """Carries out flows for a :class:`~agentwrit_tools.client.Broker`; ``launcher`` is where mints go."""
 
     def __init__(
-        self, launcher: CallMinter, registry: LiveRegistry, clock: Callable[[], float], recorder: Recorder | None = None
+        self,
+        launcher: CallMinter,
+        registry: LiveRegistry,
+        clock: Callable[[], float],
+        recorder: Recorder | None = None,
+        after_mint: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(registry, clock, recorder)
+        super().__init__(registry, clock, recorder, after_mint)
         self.launcher = launcher
 
     def drive(self, flow: CallFlow) -> ToolResult:
@@ -217,7 +240,7 @@ class SyncDriver(_DriverBase):
         try:
             credential = self.launcher.mint(list(mint.scopes), **mint.options())
         except AgentWritError as exc:
-            return MintOutcome(None, exc, started, self.clock())
+            return self._mint_failed(exc, started)
         return self._minted(mint, credential, started, pending)
 
     def _run(self, run: Run) -> RunOutcome:
@@ -273,8 +296,9 @@ class AsyncDriver(_DriverBase):
         registry: LiveRegistry,
         clock: Callable[[], float],
         recorder: Recorder | None = None,
+        after_mint: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(registry, clock, recorder)
+        super().__init__(registry, clock, recorder, after_mint)
         self.launcher = launcher
 
     async def drive(self, flow: CallFlow) -> ToolResult:
@@ -312,7 +336,7 @@ class AsyncDriver(_DriverBase):
         started = self.clock()
         credential, error = await obtain_shielded(lambda: self.launcher.mint(list(mint.scopes), **mint.options()))
         if error is not None:
-            return MintOutcome(None, error, started, self.clock())
+            return self._mint_failed(error, started)
         return self._minted(mint, credential, started, pending)
 
     async def _run(self, run: Run) -> RunOutcome:

@@ -299,6 +299,8 @@ def call_flow(ctx: CallContext, tool: ScopedTool, arguments: Mapping[str, Any] |
         ttl=ttl,
         exp=claims.exp,
         mint_time=minted.ended - minted.started,
+        round_trips=getattr(cred, "round_trips", None),
+        prefetched=tuple(getattr(cred, "prefetched", ())),
         **ids,
     )
     live = LiveCall(cred, name, call_id, scopes, minted.ended)

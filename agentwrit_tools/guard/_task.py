@@ -19,12 +19,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, overload
 
+import anyio
+
 from ..client import AsyncBroker, AsyncTaskLauncher, Broker, TaskLauncher
-from ..errors import ConfigurationError
+from ..errors import AgentWritError, ConfigurationError
 from ..trace import Clock, ExposureReport, Sink, Trace, TraceEvent
 from ._drivers import AsyncDriver, LiveRegistry, SyncDriver
 from ._effects import AsyncCallMinter, CallFlow, CallMinter
 from ._flow import CallContext, LiveCall, call_flow, record_expired, record_release, unknown_tool
+from ._launch_events import end_launchers, record_launch_tokens
 from ._policy import Policy
 from ._result import ToolResult
 from ._tool import ScopedTool
@@ -107,7 +110,10 @@ class Task:
         trace: emit into this trace (shared with a pipeline, say) instead of a new one; its ``task_id`` and
             ``orch_id`` must be this task's. Cannot be combined with ``sinks`` or ``clock`` (give them to it).
 
-    Use it as a context manager (``with`` / ``async with``): on exit anything still alive is released.
+    Use it as a context manager (``with`` / ``async with``). Entering fetches the task's launch token (and
+    challenge nonces) ahead of the first call, off its path, when the broker client prefetches (the default); on
+    exit anything still alive is released and the task's launch tokens end — revoked where the broker binds them
+    to the task, reported (``launch_tokens_ended``) where it cannot. Without ``with``, nothing is fetched ahead.
     """
 
     def __init__(
@@ -141,15 +147,20 @@ class Task:
         """The broker-side ceiling: mints under a launch token whose ``allowed_scope`` is :attr:`ceiling`."""
         self._sync: SyncDriver | None = None
         self._async: AsyncDriver | None = None
+        self._own_launcher = minter is None  # a custom minter leaves the launcher (and its launch tokens) unused
         options: dict[str, Any] = {"orch_id": self.orch_id, "task_id": self.task_id, "ttl": self.budget}
         if isinstance(broker, Broker):
             self.launcher = broker.task_launcher(self.ceiling, max_ttl=self.ttl, **options)
             sync_minter: CallMinter = self.launcher if minter is None else _minter(minter, want_async=False)
-            self._sync = SyncDriver(sync_minter, self._registry, self.trace.now, broker.record_approval)
+            self._sync = SyncDriver(
+                sync_minter, self._registry, self.trace.now, broker.record_approval, self._note_launch_tokens
+            )
         elif isinstance(broker, AsyncBroker):
             self.launcher = broker.task_launcher(self.ceiling, max_ttl=self.ttl, **options)
             async_minter: AsyncCallMinter = self.launcher if minter is None else _minter(minter, want_async=True)
-            self._async = AsyncDriver(async_minter, self._registry, self.trace.now, broker.record_approval)
+            self._async = AsyncDriver(
+                async_minter, self._registry, self.trace.now, broker.record_approval, self._note_launch_tokens
+            )
         else:
             raise ConfigurationError(f"a Task needs a Broker or an AsyncBroker, not {type(broker).__name__}")
         self.broker = broker
@@ -290,28 +301,53 @@ class Task:
         return alive
 
     def close(self) -> None:
-        """Release every credential still alive (normally none: only failed releases) and refuse further calls.
+        """Release every credential still alive (normally none: only failed releases), end the task's launch tokens
+        (revoked when the broker can, reported when it cannot) and refuse further calls.
 
-        Idempotent; a release that fails again is recorded again, never raised.
+        Idempotent; a release or revocation that fails is recorded, never raised.
         """
         if self._sync is None:
             raise ConfigurationError("this task was made with an AsyncBroker: use await task.aclose()")
-        self._closed = True
+        was_open, self._closed = not self._closed, True
         for live in self._leftovers():
             record_release(self.trace, live, live.credential.claims, self._sync.release(live.credential))
+        launcher = self.launcher
+        if was_open and self._own_launcher and isinstance(launcher, TaskLauncher):
+            try:
+                end_launchers(self.trace, [(launcher, launcher.close(), None)])
+            except AgentWritError as exc:
+                end_launchers(self.trace, [(launcher, None, exc)])
 
     async def aclose(self) -> None:
         """See :meth:`close`."""
         if self._async is None:
             raise ConfigurationError("this task was made with a Broker: use task.close()")
-        self._closed = True
+        was_open, self._closed = not self._closed, True
         for live in self._leftovers():
             record_release(self.trace, live, live.credential.claims, await self._async.release(live.credential))
+        launcher = self.launcher
+        if was_open and self._own_launcher and isinstance(launcher, AsyncTaskLauncher):
+            with anyio.CancelScope(shield=True):  # a cancelled task still ends its launch tokens
+                try:
+                    end_launchers(self.trace, [(launcher, await launcher.close(), None)])
+                except AgentWritError as exc:
+                    end_launchers(self.trace, [(launcher, None, exc)])
 
     def __enter__(self) -> Task:
         if self._sync is None:
             raise ConfigurationError("this task was made with an AsyncBroker: use 'async with'")
+        self._prefetch()
         return self
+
+    def _note_launch_tokens(self) -> None:
+        """After each mint, before its ``minted`` event: a launch token the mint used or created is in the trace."""
+        if self._own_launcher:
+            record_launch_tokens(self.trace, self.launcher)
+
+    def _prefetch(self) -> None:
+        """Entered, so closed for sure: fetch the launch token ahead (it is ended by :meth:`close`)."""
+        if self._own_launcher and not self._closed:
+            self.launcher.prefetch()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
@@ -319,6 +355,7 @@ class Task:
     async def __aenter__(self) -> Task:
         if self._async is None:
             raise ConfigurationError("this task was made with a Broker: use 'with'")
+        self._prefetch()
         return self
 
     async def __aexit__(

@@ -14,7 +14,7 @@ that the guard's driver calls in place of a launcher; it runs :func:`call_creden
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 import anyio
@@ -24,16 +24,20 @@ from ..client import AsyncBroker, AsyncCredential, Broker, Credential
 from ..errors import AgentWritError
 from ..guard import Task
 from ..guard._drivers import obtain_shielded, release_now, release_shielded
+from ..guard._launch_events import end_launchers
 from ._context import StageContext
 from ._effects import (
+    CloseLaunchers,
     Delegate,
     Flow,
     Obtained,
     OpenLauncher,
     Register,
     Release,
+    ReleaseLater,
     ReleaseOutcome,
     RunStage,
+    Settle,
     StageOutcome,
 )
 from ._flow import call_credential_flow
@@ -50,6 +54,7 @@ class _EdgeBase:
 
     def __init__(self, run: RunState) -> None:
         self.run = run
+        self._later: list[Hashable] = []  # background releases not yet waited for
 
     def _obtained(self, effect: Register | Delegate, credential: Any, started: float) -> Obtained:
         ended = self.run.clock()
@@ -113,8 +118,18 @@ class SyncEdge(_EdgeBase):
                     outcome = self._delegate(effect)
                 elif isinstance(effect, Release):
                     outcome = self._release(effect)
+                elif isinstance(effect, ReleaseLater):
+                    outcome = None
+                    self._release_later(effect)
+                elif isinstance(effect, Settle):
+                    outcome, later, self._later = None, self._later, []
+                    self.broker._settle(later)
+                elif isinstance(effect, CloseLaunchers):
+                    outcome = None
+                    self._close_launchers(effect)
                 elif isinstance(effect, OpenLauncher):
                     outcome = self.broker.task_launcher(effect.scopes, **self._launcher_options(effect))
+                    outcome.prefetch()  # its launch token, ahead of the stage's first tool call
                 else:
                     outcome = self._run_stage(effect)
         finally:
@@ -138,6 +153,22 @@ class SyncEdge(_EdgeBase):
 
     def _release(self, effect: Release) -> ReleaseOutcome:
         return self._released(*release_now(effect.credential))
+
+    def _release_later(self, effect: ReleaseLater) -> None:
+        key = self.broker._release_later(effect.credential)
+        if key is None:
+            release_now(effect.credential)  # a failure leaves it live: the clean-up releases it again
+        else:
+            self._later.append(key)
+
+    def _close_launchers(self, effect: CloseLaunchers) -> None:
+        outcomes: list[tuple[Any, Any, AgentWritError | None]] = []
+        for launcher in effect.launchers:
+            try:
+                outcomes.append((launcher, launcher.close(), None))
+            except AgentWritError as exc:
+                outcomes.append((launcher, None, exc))
+        end_launchers(self.run.trace, outcomes)
 
     def _run_stage(self, effect: RunStage) -> StageOutcome:
         started = self.run.clock()
@@ -171,8 +202,19 @@ class AsyncEdge(_EdgeBase):
                     outcome = await self._delegate(effect)
                 elif isinstance(effect, Release):
                     outcome = await self._release(effect)
+                elif isinstance(effect, ReleaseLater):
+                    outcome = None
+                    await self._release_later(effect)
+                elif isinstance(effect, Settle):
+                    outcome, later, self._later = None, self._later, []
+                    with anyio.CancelScope(shield=True):
+                        await self.broker._settle(later)
+                elif isinstance(effect, CloseLaunchers):
+                    outcome = None
+                    await self._close_launchers(effect)
                 elif isinstance(effect, OpenLauncher):
                     outcome = self.broker.task_launcher(effect.scopes, **self._launcher_options(effect))
+                    outcome.prefetch()  # its launch token, ahead of the stage's first tool call
                 else:
                     outcome = await self._run_stage(effect)
         finally:
@@ -195,6 +237,23 @@ class AsyncEdge(_EdgeBase):
 
     async def _release(self, effect: Release) -> ReleaseOutcome:
         return self._released(*await release_shielded(effect.credential))
+
+    async def _release_later(self, effect: ReleaseLater) -> None:
+        key = self.broker._release_later(effect.credential)
+        if key is None:
+            await release_shielded(effect.credential)  # a failure leaves it live: the clean-up releases it again
+        else:
+            self._later.append(key)
+
+    async def _close_launchers(self, effect: CloseLaunchers) -> None:
+        outcomes: list[tuple[Any, Any, AgentWritError | None]] = []
+        with anyio.CancelScope(shield=True):  # a cancelled run still ends its launch tokens
+            for launcher in effect.launchers:
+                try:
+                    outcomes.append((launcher, await launcher.close(), None))
+                except AgentWritError as exc:
+                    outcomes.append((launcher, None, exc))
+        end_launchers(self.run.trace, outcomes)
 
     async def _run_stage(self, effect: RunStage) -> StageOutcome:
         started = self.run.clock()

@@ -11,6 +11,10 @@ sends back an outcome. Outcomes are values, never exceptions, so a flow reaches 
   credential's scope and its chain's depth) → :class:`Obtained`.
 * :class:`Release` — release a credential → :class:`ReleaseOutcome` (the guard's own two: a release is the
   same effect wherever the credential came from).
+* :class:`ReleaseLater` — release a credential off the caller's path (the broker client's background runner;
+  inline where there is none) → None. :class:`Settle` waits for every such release of the run → None.
+* :class:`CloseLaunchers` — end the launch tokens of every launcher the run opened (revoked where the broker
+  binds them to the task), recorded in the trace → None.
 * :class:`OpenLauncher` — a launcher whose ``allowed_scope`` is ``scopes`` (no I/O until it is used).
 * :class:`RunStage` — build the stage's guard task and context, run the body, close the task →
   :class:`StageOutcome`.
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
     from ._state import StageHold
 
 __all__ = [
+    "CloseLaunchers",
     "Delegate",
     "Effect",
     "Flow",
@@ -40,8 +45,10 @@ __all__ = [
     "OpenLauncher",
     "Register",
     "Release",
+    "ReleaseLater",
     "ReleaseOutcome",
     "RunStage",
+    "Settle",
     "StageOutcome",
 ]
 
@@ -97,6 +104,25 @@ class RunStage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseLater:
+    """Release ``credential`` off the caller's path: its release must not keep a tool call waiting."""
+
+    credential: Any = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """Wait until every :class:`ReleaseLater` of the run has gone through (or failed, leaving it live)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CloseLaunchers:
+    """End the launch tokens of ``launchers`` (every one the run opened)."""
+
+    launchers: tuple[Any, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Obtained:
     """``credential`` on success, else ``error`` (an AgentWritError); ``started``/``ended`` are monotonic."""
 
@@ -117,5 +143,5 @@ class StageOutcome:
     ended: float
 
 
-Effect = Register | Delegate | Release | OpenLauncher | RunStage
+Effect = Register | Delegate | Release | ReleaseLater | Settle | CloseLaunchers | OpenLauncher | RunStage
 Flow = Generator[Effect, Any, T]

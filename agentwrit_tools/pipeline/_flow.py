@@ -6,10 +6,13 @@ Three flows yield effects (``_effects``) to a sync or an async edge:
   body, and either go on, halt or stop on an error; and whatever happened, release everything the run minted
   (:func:`sweep_flow`) before returning or re-raising.
 * :func:`call_credential_flow` — one tool call's credential, for the guard (the stage's minter runs it): a fresh
-  agent is registered for exactly the call's scope under the stage's launcher, its registration token is
-  released at once, and the stage's token delegates exactly that scope to it. The credential the tool gets is a
-  delegated one, so its verified ``delegation_chain`` names every stage above it.
-* :func:`sweep_flow` — release every live credential of the run, newest first.
+  agent is registered for exactly the call's scope under the stage's launcher, and the stage's token delegates
+  exactly that scope to it; the registration token is released right after, off the call's path. The credential
+  the tool gets is a delegated one, so its verified ``delegation_chain`` names every stage above it. On the
+  call's path: the registration and the delegation (the nonce and the stage's launch token are fetched ahead),
+  then the guard's release — three round trips.
+* :func:`sweep_flow` — wait for the releases made off the path, release every live credential of the run,
+  newest first, and end the launch tokens of every launcher the run opened.
 
 The order of checks at a handoff is deliberate. The pipeline's own check (:func:`check_narrowing`) comes first,
 for a message that names the scopes, and nothing reaches the broker when it fails. The broker then refuses the
@@ -26,7 +29,19 @@ from typing import Any
 from ..errors import ScopeViolation, TaskBudgetExhausted
 from ..scopes import uncovered
 from ..trace import Delegated, Released, ReleaseFailed
-from ._effects import Delegate, Flow, Obtained, OpenLauncher, Register, Release, ReleaseOutcome, RunStage
+from ._effects import (
+    CloseLaunchers,
+    Delegate,
+    Flow,
+    Obtained,
+    OpenLauncher,
+    Register,
+    Release,
+    ReleaseLater,
+    ReleaseOutcome,
+    RunStage,
+    Settle,
+)
 from ._errors import DelegationRefused, DelegationTooDeep
 from ._events import (
     Halted,
@@ -196,12 +211,18 @@ def call_credential_flow(
     too_deep = check_depth(hold.stage.name, hold.depth, run.max_depth, f"a tool call in stage {hold.stage.name!r}")
     if too_deep is not None:
         raise too_deep
-    registered = yield from _register_agent(run, hold.launcher, scopes, hold.stage.name)
+    stage = hold.stage.name
+    registered: Obtained = yield Register(hold.launcher, scopes, run.registration_ttl, "registration", stage)
     agent = _obtained(registered)  # its credential: the delegated token comes with the agent's key
-    delegated: Obtained = yield Delegate(
-        hold.credential, agent, scopes, ttl or run.call_ttl, "call", hold.stage.name, audience
-    )
+    delegated: Obtained = yield Delegate(hold.credential, agent, scopes, ttl or run.call_ttl, "call", stage, audience)
+    # The registration token was never handed to anything; its release need not keep the call waiting (the run's
+    # clean-up waits for it, and retries it if it failed).
+    yield ReleaseLater(registered.credential)
     credential = _obtained(delegated)
+    trips = (getattr(registered.credential, "round_trips", None), getattr(credential, "round_trips", None))
+    if None not in trips:
+        credential.round_trips = sum(trips)  # the call's path: the registration's requests and the delegation's
+        credential.prefetched = registered.credential.prefetched
     _emit_delegated(run, hold, credential, delegated.ended)
     return credential
 
@@ -220,12 +241,17 @@ def _record_release(run: RunState, held: Held, outcome: ReleaseOutcome) -> None:
 
 
 def sweep_flow(run: RunState) -> Flow[int]:
-    """Release every credential of the run still alive, newest first; returns how many releases failed."""
+    """Wait for the releases made off the calls' path, release every credential of the run still alive (newest
+    first), then end the launch tokens of every launcher the run opened; returns how many releases failed."""
+    yield Settle()
     failed = 0
     for held in run.ledger.live_newest_first():
         outcome: ReleaseOutcome = yield Release(held.credential)
         failed += outcome.error is not None
         _record_release(run, held, outcome)
+    launchers, run.launchers = tuple(run.launchers), []  # ended once, however often the clean-up runs
+    if launchers:
+        yield CloseLaunchers(launchers)
     return failed
 
 
@@ -254,11 +280,13 @@ def take_over(
     ``previous`` (narrowing only) — and its launcher; records ``stage_started``."""
     if run.launcher is None:
         run.launcher = yield OpenLauncher(run.ceiling, run.budget, run.budget)
+        run.launchers.append(run.launcher)
     if previous is None:
         credential = yield from _first_stage(run, stage, scopes)
     else:
         credential = yield from _handoff(run, stage, scopes, previous)
     launcher = yield OpenLauncher(scopes, _ttl(run), run.registration_ttl)
+    run.launchers.append(launcher)
     hold = StageHold(stage, index, scopes, credential, launcher)
     claims = hold.claims
     chain = tuple(record.agent for record in claims.delegation_chain)

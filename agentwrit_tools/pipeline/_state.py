@@ -74,6 +74,7 @@ class RunState:
         ledger: every credential the run minted.
         clock: monotonic seconds (the trace's).
         launcher: the task launcher (``allowed_scope`` = ceiling), set by the first effect.
+        launchers: every launcher the run opened (the task's and each stage's), whose launch tokens end with it.
     """
 
     stages: tuple[Stage, ...]
@@ -89,6 +90,7 @@ class RunState:
     ledger: Ledger = field(default_factory=Ledger)
     clock: Callable[[], float] = field(default=lambda: 0.0)
     launcher: Any = field(default=None, repr=False)
+    launchers: list[Any] = field(default_factory=list, repr=False)
     _deadline: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:

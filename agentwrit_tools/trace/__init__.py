@@ -2,8 +2,9 @@
 
 Typed events for every step of a credential's life (``minted``, ``denied``, ``executed``, ``released``,
 ``release_failed``, ``delegated``, ``renewed``, ``revoked``, ``expired``, plus ``rejected`` and
-``mint_failed`` for calls that never got a credential, and ``approval_requested``/``approval_granted``/
-``approval_refused`` for calls that need a person's yes first); sinks that keep or ship them (list, callback, JSON
+``mint_failed`` for calls that never got a credential, ``approval_requested``/``approval_granted``/
+``approval_refused`` for calls that need a person's yes first, and ``launch_token_issued``/``launch_tokens_ended``
+for the task's own launch tokens); sinks that keep or ship them (list, callback, JSON
 lines, Server-Sent Events); and the exposure report that turns them into the headline number — how long a
 credential lives compared with the work it was minted for.
 
@@ -22,6 +23,8 @@ from ._events import (
     Denied,
     Executed,
     Expired,
+    LaunchTokenIssued,
+    LaunchTokensEnded,
     Minted,
     MintFailed,
     Outcome,
@@ -50,6 +53,8 @@ __all__ = [
     "Expired",
     "ExposureReport",
     "JsonLinesSink",
+    "LaunchTokenIssued",
+    "LaunchTokensEnded",
     "ListSink",
     "MintFailed",
     "Minted",

@@ -24,6 +24,8 @@ __all__ = [
     "Denied",
     "Executed",
     "Expired",
+    "LaunchTokenIssued",
+    "LaunchTokensEnded",
     "MintFailed",
     "Minted",
     "Outcome",
@@ -85,6 +87,9 @@ class Minted(TraceEvent):
         ttl: the lifetime asked for, in seconds.
         exp: the verified ``exp`` claim (Unix seconds): when the token dies if nobody releases it.
         mint_time: seconds the mint took (launch token, challenge, registration, verification).
+        round_trips: requests the mint made on the call's path (None when the minter does not count them).
+        prefetched: what the mint did not fetch on the call's path because it was fetched ahead (``nonce``,
+            ``launch_token``).
     """
 
     type: ClassVar[str] = "minted"
@@ -92,6 +97,8 @@ class Minted(TraceEvent):
     ttl: int
     exp: int
     mint_time: float
+    round_trips: int | None = None
+    prefetched: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -312,6 +319,46 @@ class ApprovalRefused(TraceEvent):
     recorded: str = "trace"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchTokenIssued(TraceEvent):
+    """The task holds a new launch token: its ceiling (``scope``), held by the broker. Recorded when the task
+    notices it (at its next call, or when it ends), which for one fetched ahead is after it was fetched.
+
+    Attributes:
+        ttl: the lifetime of the credentials it grants, in seconds.
+        expires: Unix seconds when the broker stops accepting it.
+        revocable: the broker bound it to the task, so the task's end (or a task-level revocation) revokes it;
+            False against a broker without that extension, where it lives until ``expires`` (kept short).
+        prefetched: fetched off every call's path (ahead of the first call, or replacing an aging one).
+    """
+
+    type: ClassVar[str] = "launch_token_issued"
+
+    ttl: int
+    expires: float
+    revocable: bool
+    prefetched: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchTokensEnded(TraceEvent):
+    """The task ended, and so did what its launch tokens could still do.
+
+    Attributes:
+        revoked: how many the broker revoked now (unused authority that died with the task).
+        unrevocable: how many could not be revoked (a broker without the extension) and are still alive.
+        expires: Unix seconds when the last of those dies on its own (None when none is left).
+        error: the exception's class name when the revocation did not go through (never its text).
+    """
+
+    type: ClassVar[str] = "launch_tokens_ended"
+
+    revoked: int = 0
+    unrevocable: int = 0
+    expires: float | None = None
+    error: str | None = None
+
+
 EVENT_TYPES: dict[str, type[TraceEvent]] = {
     cls.type: cls
     for cls in (
@@ -329,6 +376,8 @@ EVENT_TYPES: dict[str, type[TraceEvent]] = {
         Renewed,
         Revoked,
         Expired,
+        LaunchTokenIssued,
+        LaunchTokensEnded,
     )
 }
 """Every event class by its ``type``."""

@@ -55,6 +55,25 @@ REQUIRED_KEYS = (
     "revocation_propagation_notify_ms_p99",
     "revocation_propagation_poll_ms_p50",
     "revocation_propagation_poll_ms_p99",
+    # the per-call fast path, side by side with the official client and with its own fallback
+    "fastpath_wrapped_call_ms_p50",
+    "fastpath_official_ms_p50",
+    "fastpath_off_wrapped_call_ms_p50",
+    "fastpath_wrapped_vs_official_p50_ratio",
+    "fastpath_wrapped_vs_crypto_floor",
+    "fastpath_on_vs_off_p50_ratio",
+    "fastpath_round_trips_per_call",
+    "reference_wrapped_call_ms_p50",
+    "reference_wrapped_vs_official_p50_ratio",
+    "reference_round_trips_per_call",
+    "async_call_latency_ms_c64_p50",
+    "async_call_latency_ms_c64_p99",
+    "async_call_p99_vs_p50_c64",
+    "async_call_errors_c64",
+    "pipeline_call_round_trips",
+    "pipeline_call_ms_p50",
+    "reference_pipeline_call_round_trips",
+    "audit_query_1m_vs_10k_ratio",
 )
 
 
@@ -81,4 +100,9 @@ def test_quick_run_writes_every_required_figure(tmp_path: Path) -> None:
         assert not isinstance(value, bool), (key, value)
         assert math.isfinite(value), (key, value)
     assert figures["_meta"]["mode"] == "quick"
+    # Counts, not timings: even a smoke run must show the fast path's round trips and no failed call.
+    assert figures["fastpath_round_trips_per_call"] == 2
+    assert figures["reference_round_trips_per_call"] == 3
+    assert figures["pipeline_call_round_trips"] == 3
+    assert figures["async_call_errors_c64"] == 0
     assert results.with_suffix(".png").stat().st_size > 0

@@ -25,13 +25,16 @@ from agentwrit_tools.pipeline import (
     stage,
 )
 from agentwrit_tools.pipeline._effects import (
+    CloseLaunchers,
     Delegate,
     Obtained,
     OpenLauncher,
     Register,
     Release,
+    ReleaseLater,
     ReleaseOutcome,
     RunStage,
+    Settle,
     StageOutcome,
 )
 from agentwrit_tools.pipeline._flow import check_depth, check_narrowing, run_flow
@@ -256,6 +259,11 @@ class Stepper:
                 return ReleaseOutcome(False, BrokerUnavailable("down"), 1.0)
             effect.credential.released = True
             return ReleaseOutcome(True, None, 1.0)
+        if isinstance(effect, ReleaseLater):
+            effect.credential.released = True
+            return None
+        if isinstance(effect, (Settle, CloseLaunchers)):
+            return None
         assert isinstance(effect, RunStage)
         return StageOutcome("ok", effect.stage.name, None, 0.0, 0.5)
 
@@ -300,9 +308,12 @@ def test_the_flow_hands_off_through_a_released_registration_and_releases_leaves_
         "Delegate",  # a delegates b's scope to it
         "OpenLauncher",
         "RunStage",
-        "Release",  # clean-up, newest first: b's token...
+        "Settle",  # clean-up: releases made off a call's path are waited for first...
+        "Release",  # ...then newest first: b's token...
         "Release",  # ...then a's
+        "CloseLaunchers",  # and the launch tokens of the three launchers end with the run
     ]
+    assert len(stepper.effects[-1].launchers) == 3
     registration_of_b = stepper.effects[4]
     assert registration_of_b.launcher == "launcher:read:kb:*,write:replies:*"
     assert registration_of_b.ttl == REGISTRATION_TTL
@@ -316,7 +327,7 @@ def test_a_broker_refusal_comes_through_after_the_clean_up() -> None:
     stepper = Stepper(run, refuse_register=2)  # the broker refuses b's agent under a's launcher
     with pytest.raises(ScopeViolation):
         stepper.drive(run_flow(run, None))
-    assert isinstance(stepper.effects[-1], Release)
+    assert [type(e).__name__ for e in stepper.effects[-2:]] == ["Release", "CloseLaunchers"]
     assert run.ledger.live_newest_first() == []
     assert [record.kind for record in run.ledger.records()] == ["stage"]
     finished = run.trace.events[-1]
@@ -336,7 +347,9 @@ def test_a_handoff_past_the_depth_limit_is_refused_before_any_effect() -> None:
         "Register",
         "OpenLauncher",
         "RunStage",
+        "Settle",
         "Release",
+        "CloseLaunchers",
     ]
 
 
@@ -349,3 +362,27 @@ def test_a_failed_release_is_recorded_and_counted_not_raised() -> None:
     failed = [e for e in result.events if isinstance(e, ReleaseFailed)]
     assert [(e.error, e.exp) for e in failed] == [("BrokerUnavailable", 10_000)]
     assert result.events[-1].release_failed == 1  # type: ignore[attr-defined]
+
+
+def test_a_tool_calls_credential_costs_a_registration_and_a_delegation_on_its_path() -> None:
+    """The registration token's release is handed off (``ReleaseLater``) after the delegation, not awaited."""
+    from agentwrit_tools.pipeline._flow import call_credential_flow, take_over
+
+    run = _state(Stage("a", ["read:kb:*", "write:replies:*"], _body))
+    stepper = Stepper(run)
+    hold = stepper.drive(take_over(run, run.stages[0], 0, ("read:kb:*", "write:replies:*"), None))
+    stepper.effects.clear()
+    credential = stepper.drive(call_credential_flow(run, hold, ("read:kb:x",), None))
+    assert [type(e).__name__ for e in stepper.effects] == ["Register", "Delegate", "ReleaseLater"]
+    registration = stepper.effects[0]
+    assert registration.kind == "registration"
+    assert stepper.effects[2].credential.claims.sub == registration_sub(stepper)  # its own token, released later
+    assert credential.claims.scope == ("read:kb:x",)
+    assert credential.claims.delegation_chain[-1].agent == hold.agent_id
+
+
+def registration_sub(stepper: Stepper) -> str:
+    """The agent the Register effect created: the one the Delegate went to (``to`` is its registration credential,
+    so a key-bound delegated token comes with the key it is bound to)."""
+    delegate = next(e for e in stepper.effects if isinstance(e, Delegate))
+    return str(delegate.to.claims.sub)

@@ -112,8 +112,12 @@ def test_the_events_tell_the_run_in_order_and_stream_as_server_sent_events(
         "delegated", "stage_started", *per_call, "stage_finished",
         "delegated", "stage_started", *per_call, "stage_finished",
         "released", "released", "released",
+        # the launch tokens of the run's four launchers (the ceiling, each stage's), fetched ahead, revoked with it
+        *["launch_token_issued"] * 4, "launch_tokens_ended",
         "pipeline_finished",
     ]  # fmt: skip
+    ended = result.events[-2]
+    assert (ended.revoked, ended.unrevocable, ended.error) == (4, 0, None)  # type: ignore[attr-defined]
     started = [event for event in result.events if event.type == "stage_started"]
     assert [(e.stage, e.depth, len(e.chain)) for e in started] == [
         ("triage", 0, 0),

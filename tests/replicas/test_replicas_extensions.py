@@ -1,8 +1,11 @@
-"""The key-binding and approval-record extensions on PostgreSQL replicas: what one replica records, another honours.
+"""The key-binding, approval-record and fast-path extensions on PostgreSQL replicas: what one replica records,
+another honours.
 
 A key-bound token registered on one replica is renewed on a second (the binding is kept, read from the shared token
 row) and delegated on a third (bound to the delegate's own registered key); an approval record written through one
-replica is in the one audit chain every replica serves, under the event id the writer answered with.
+replica is in the one audit chain every replica serves, under the event id the writer answered with; a launch token
+bound to a task on one replica registers only that task's agents on another, and dies everywhere with the task's
+revocation on a third; a batch of nonces fetched from one replica registers on the others, each nonce once.
 """
 
 from __future__ import annotations
@@ -108,3 +111,56 @@ def test_an_approval_record_lands_in_the_one_chain_under_the_id_it_was_answered_
     assert [e["event_type"] for e in ours] == ["approval_granted", "approval_refused", "approval_granted"]
     assert [(e["id"], e["detail"].rsplit(" ", 1)[-1]) for e in ours] == answers
     assert verify_chain(events).ok
+
+
+def _bound_launch(client: httpx.Client, url: str, admin: str, task: str) -> str:
+    response = client.post(
+        url + "/v1/admin/launch-tokens",
+        json={"agent_name": "replica-test", "allowed_scope": ["read:data:*"], "single_use": False, "task_id": task},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["policy"]["task_id"] == task
+    return str(response.json()["launch_token"])
+
+
+def _register_with(client: httpx.Client, url: str, launch: str, task: str, nonce: str | None = None) -> httpx.Response:
+    nonce = nonce or client.get(url + "/v1/challenge").json()["nonce"]
+    return client.post(url + "/v1/register", json=signed_registration(launch, nonce, task, "read:data:x"))
+
+
+@pytest.mark.parametrize("how", ["task revocation", "launch-token revocation"])
+def test_a_task_bound_launch_token_dies_on_every_replica_with_its_task(
+    replicas: Replicas, admin: str, client: httpx.Client, how: str
+) -> None:
+    task = f"launch-{secrets.token_hex(3)}"
+    launch = _bound_launch(client, replicas.urls[0], admin, task)
+    assert _register_with(client, replicas.urls[1], launch, task).status_code == 200
+    other = _register_with(client, replicas.urls[1], launch, task + "-other")
+    assert (other.status_code, other.json()["error_code"]) == (403, "scope_violation")
+    auth = {"Authorization": f"Bearer {admin}"}
+    if how == "task revocation":
+        done = client.post(replicas.urls[2] + "/v1/revoke", json={"level": "task", "target": task}, headers=auth)
+        assert done.status_code == 200, done.text
+    else:
+        done = client.post(replicas.urls[2] + "/v1/launch-tokens/revoke", json={"task_id": task}, headers=auth)
+        assert done.json() == {"revoked": True, "count": 1}
+    for url in replicas.urls:
+        refused = _register_with(client, url, launch, task)
+        assert refused.status_code == 401, refused.text
+
+
+def test_a_nonce_batch_from_one_replica_registers_on_the_others_each_nonce_once(
+    replicas: Replicas, admin: str, client: httpx.Client
+) -> None:
+    task = f"batch-{secrets.token_hex(3)}"
+    launch = _bound_launch(client, replicas.urls[0], admin, task)
+    batch = client.post(
+        replicas.urls[0] + "/v1/challenges", json={"count": 6}, headers={"Authorization": f"Bearer {admin}"}
+    )
+    assert batch.status_code == 200, batch.text
+    nonces = batch.json()["nonces"]
+    for n, nonce in enumerate(nonces):
+        assert _register_with(client, replicas.urls[1 + n % 2], launch, task, nonce).status_code == 200
+    replayed = _register_with(client, replicas.urls[2], launch, task, nonces[0])
+    assert replayed.status_code == 401

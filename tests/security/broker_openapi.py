@@ -38,6 +38,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         max_ttl=INT,
         single_use={"type": "boolean"},
         ttl=INT,
+        task_id=STRING,
     ),
     ("post", "/v1/register"): _obj(
         ["launch_token", "nonce", "public_key", "signature", "orch_id", "task_id", "requested_scope"],
@@ -69,6 +70,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/revoke"): _obj(
         ["level", "target"], level={"type": "string", "enum": ["token", "agent", "task", "chain"]}, target=STRING
     ),
+    ("post", "/v1/challenges"): _obj(["count"], count=INT),
+    ("post", "/v1/launch-tokens/revoke"): _obj([], task_id=STRING, launch_tokens={"type": "array", "items": STRING}),
 }
 BODIES[("post", "/v1/app/launch-tokens")] = BODIES[("post", "/v1/admin/launch-tokens")]
 
@@ -101,6 +104,8 @@ BEARER: dict[tuple[str, str], str] = {
     ("post", "/v1/delegate"): "agent",
     ("get", "/v1/revocations"): "app",
     ("post", "/v1/audit/approvals"): "app",
+    ("post", "/v1/challenges"): "app",
+    ("post", "/v1/launch-tokens/revoke"): "app",
 }
 """Which principal's token each Bearer-protected operation gets, so the fuzzer gets past authentication."""
 

@@ -94,15 +94,18 @@ def test_error_bodies_do_not_echo_the_path_or_ids(wire: Wire) -> None:
         (wire.client.put(f"/v1/admin/apps/{MARKER}", json={}, headers=wire.admin()), 404, "/v1/admin/apps/{app_id}"),
         (wire.client.delete(f"/v1/admin/apps/{MARKER}", headers=wire.admin()), 404, "/v1/admin/apps/{app_id}"),
         (wire.client.request("PATCH", f"/v1/token/validate?{MARKER}=1"), 405, "/v1/token/validate"),
-        (wire.client.request("BREW", "/v1/health"), 405, "/v1/health"),
     ]
+    # A method the HTTP parser does not know: h11 passes it on (405 for the route), httptools refuses to parse the
+    # request at all (400, no route matched). Either way a problem document that echoes none of it.
+    brew = wire.client.request("BREW", f"/v1/health?{MARKER}=1")
+    cases.append((brew, 405, "/v1/health") if brew.status_code == 405 else (brew, 400, ""))
     for resp, status, instance in cases:
         assert resp.status_code == status, resp.text
         body = resp.json()
         _no_echo(body)
         assert body["instance"] == instance
         assert "BREW" not in body["detail"]
-        refused("input", resp, status)
+        refused("input", resp, status, routed=bool(instance))
     # The legitimate 404 still says what is wrong, and a problem on a fixed route names that route.
     app = wire.create_app(["read:records:*"])
     served("input", wire.get(f"/v1/admin/apps/{app.app_id}", headers=wire.admin()))

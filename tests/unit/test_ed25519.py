@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentwrit_tools.ed25519 import load_public_key, public_key_problem
+from agentwrit_tools.ed25519 import encoding_problem, load_public_key, public_key_problem
 
 P = 2**255 - 19
 NEUTRAL = bytes([1]) + bytes(31)
@@ -72,3 +72,24 @@ def test_genuine_keys_are_accepted_and_load(seed: bytes) -> None:
     raw = public.public_bytes_raw()
     assert public_key_problem(raw) is None
     assert load_public_key(raw).public_bytes_raw() == raw
+
+
+def _full_or_curve(raw: bytes) -> str | None:
+    """What ``encoding_problem`` must say: the full check's answer, except that "not a curve point" is left open."""
+    problem = public_key_problem(raw)
+    return None if problem == "not a curve point" else problem
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_the_check_without_a_square_root_agrees_with_the_full_one(raw: bytes) -> None:
+    assert encoding_problem(raw) == _full_or_curve(raw)
+
+
+def test_the_check_without_a_square_root_names_every_refused_spelling() -> None:
+    spellings = [_encode(y, sign) for y in _torsion_ys() for sign in (0, 1)]
+    spellings += [_encode(P), _encode(P + 18), _encode(2**255 - 1), _encode(2), _encode(5, 1), NEUTRAL[:31]]
+    for raw in spellings:
+        assert encoding_problem(raw) == _full_or_curve(raw), raw.hex()
+    assert encoding_problem(_encode(2)) is None  # off the curve: left to the signature, which cannot verify
+    genuine = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    assert encoding_problem(genuine) is None

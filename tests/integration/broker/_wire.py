@@ -58,6 +58,8 @@ ROUTE_TEMPLATES = (
     "/.well-known/jwks.json",
     "/v1/revocations",
     "/v1/audit/approvals",
+    "/v1/challenges",
+    "/v1/launch-tokens/revoke",
 )
 
 

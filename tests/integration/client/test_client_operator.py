@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 from client_helpers import new_app
 
-from agentwrit_tools import AsyncBroker, Broker, ConfigurationError, NotFound, TokenInvalid, Unauthorized
+from agentwrit_tools import (
+    AsyncBroker,
+    Broker,
+    ConfigurationError,
+    NotFound,
+    ScopeViolation,
+    TokenInvalid,
+    Unauthorized,
+)
 from agentwrit_tools.client import AsyncCredential, Credential
 
 _ids = itertools.count()
@@ -142,3 +150,25 @@ async def test_async_operator(any_broker: Any) -> None:
         minted = await broker.mint("read:data:q", orch_id="o", task_id="t", launch_token=launch.launch_token)
         assert minted.scope == ("read:data:q",)
         await minted.release()
+
+
+def test_an_operator_binds_a_launch_token_to_a_task_and_revokes_it(operator: Broker, extensions: bool) -> None:
+    """Extension: ``create_launch_token(task_id=...)`` and ``revoke_launch_tokens``; the reference contract has
+    neither binding (the field is ignored) nor the endpoint (404 → NotFound)."""
+    task = f"ops-launch-{next(_ids)}"
+    launch = operator.admin.create_launch_token("ops", ["read:files:*"], single_use=False, ttl=60, task_id=task)
+    assert launch.policy.task_id == (task if extensions else None)
+    first = operator.mint("read:files:a", orch_id="o", task_id=task, launch_token=launch.launch_token)
+    first.release()
+    if not extensions:
+        with pytest.raises(NotFound):
+            operator.admin.revoke_launch_tokens(task)
+        return
+    with pytest.raises(ScopeViolation):  # bound to its task: another task's agent is refused
+        operator.mint("read:files:a", orch_id="o", task_id=task + "-x", launch_token=launch.launch_token)
+    assert operator.admin.revoke_launch_tokens(task) == 1
+    assert operator.admin.revoke_launch_tokens(task) == 0  # spent already
+    with pytest.raises(Unauthorized):
+        operator.mint("read:files:a", orch_id="o", task_id=task, launch_token=launch.launch_token)
+    with pytest.raises(ConfigurationError):
+        operator.admin.revoke_launch_tokens("")

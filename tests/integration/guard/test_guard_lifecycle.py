@@ -122,11 +122,17 @@ def test_no_token_reaches_the_model_or_any_sink(client: Broker, task_id: str, tm
     assert first.content == "leaky failed (RuntimeError)"
     assert second.content == "leaky failed: record locked by [redacted]"
     tokens = [s.token for s in recorder.seen]
+    launch_tokens = [issued.token for issued in task.launcher._launch.issued]  # bearer secrets too
+    assert len(launch_tokens) == 1
     texts = [first.content, second.content, repr(first), repr(second), lines.read_text(), sse.getvalue()]
+    for launch_token in launch_tokens:
+        assert all(launch_token not in text for text in texts)
     for token in tokens:
         for text in texts:
             assert token not in text
             assert token.split(".")[2] not in text  # not even the signature
     records = [json.loads(line) for line in lines.read_text().splitlines()]
-    assert [r["type"] for r in records] == ["minted", "executed", "released"] * 2
+    # The task's launch token (fetched ahead as the task started) is in the trace, never its value.
+    calls = ["minted", "executed", "released"] * 2
+    assert [r["type"] for r in records] == ["launch_token_issued", *calls, "launch_tokens_ended"]
     assert sse.getvalue().count("event: minted\n") == 2

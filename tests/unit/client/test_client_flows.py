@@ -11,7 +11,8 @@ from client_fakes import ADMIN_SECRET, CLIENT_ID, CLIENT_SECRET, Clock, FakeBrok
 
 from agentwrit_tools.client import _admin, _flows
 from agentwrit_tools.client._config import Settings
-from agentwrit_tools.client._flows import Core, TaskLaunch
+from agentwrit_tools.client._flows import Core
+from agentwrit_tools.client._launch import TaskLaunch
 from agentwrit_tools.client._steps import Call, Response
 from agentwrit_tools.errors import (
     ConfigurationError,
@@ -52,6 +53,7 @@ def test_mint_runs_the_contract_sequence_and_returns_verified_claims() -> None:
         "single_use": True,
         "ttl": 30,
         "max_ttl": 60,
+        "task_id": "task",  # bound to its task by a broker with the extension (revoked with the task)
     }
     register = broker.calls[3].body
     assert set(register) == {
@@ -193,20 +195,24 @@ def test_task_launch_reuses_one_multi_use_launch_token_per_ttl() -> None:
         drive(task.mint(core, f"read:data:{i}"), broker)
     drive(task.mint(core, "write:data:1", ttl=10), broker)
     launches = [c.body for c in broker.calls if c.path == "/v1/app/launch-tokens"]
+    # Each asks to be bound to the task; this broker does not bind (no policy.task_id in its answer), so each lives
+    # the short unrevocable lifetime instead of the task's whole budget.
     assert launches == [
         {
             "agent_name": "t",
             "allowed_scope": ["read:data:*", "write:data:1"],
             "single_use": False,
-            "ttl": 600,
+            "ttl": 30,
             "max_ttl": 60,
+            "task_id": "t",
         },
         {
             "agent_name": "t",
             "allowed_scope": ["read:data:*", "write:data:1"],
             "single_use": False,
-            "ttl": 600,
+            "ttl": 30,
             "max_ttl": 10,
+            "task_id": "t",
         },
     ]
 

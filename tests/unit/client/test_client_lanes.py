@@ -6,8 +6,6 @@ import anyio
 import httpx
 import pytest
 
-from agentwrit_tools import AsyncBroker, BrokerUnavailable
-from agentwrit_tools.client import RetryPolicy
 from agentwrit_tools.client._lanes import LaneTransport
 
 pytestmark = pytest.mark.anyio
@@ -112,27 +110,6 @@ async def test_waiting_for_a_lane_is_bounded_by_the_pool_timeout() -> None:
             tg.start_soon(one)
     assert 200 in outcomes
     assert [type(o) for o in outcomes if o != 200] == [httpx.PoolTimeout]
-
-
-async def test_an_async_broker_reports_a_pool_timeout_as_not_sent(monkeypatch: pytest.MonkeyPatch) -> None:
-    lanes = Lanes(delay=0.5)
-    real = LaneTransport
-    monkeypatch.setattr("agentwrit_tools.client._clients.LaneTransport", lambda size: real(size, make_lane=lanes))
-    options = {"max_connections": 1, "timeout": 0.1, "retry": RetryPolicy(transport_retries=0)}
-    failures: list[BrokerUnavailable] = []
-    async with AsyncBroker("http://broker.test", **options) as broker:  # type: ignore[arg-type]
-
-        async def one() -> None:
-            try:
-                await broker.health()
-            except BrokerUnavailable as exc:
-                failures.append(exc)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(one)
-            tg.start_soon(one)
-    assert len(failures) == 1
-    assert failures[0].sent is False
 
 
 def test_at_least_one_lane() -> None:

@@ -237,6 +237,14 @@ def test_secrets_we_sent_are_redacted_from_an_echo_whatever_their_alphabet() -> 
     assert "my-app-client" in str(error)
 
 
+def test_launch_tokens_presented_for_revocation_are_redacted_from_an_echo() -> None:
+    tokens = ["a1" * 32, "b2" * 32]
+    call = Call("POST", "/v1/launch-tokens/revoke", body={"launch_tokens": tokens}, bearer="app-bearer-token")
+    error = error_for(call, problem(400, "invalid_request", f"unknown: {tokens[0]}, {tokens[1]}"))
+    assert all(token not in str(error) for token in tokens)
+    assert all(token not in error.problem.model_dump_json() for token in tokens)
+
+
 def test_spiffe_ids_in_details_stay_readable() -> None:
     agent = "spiffe://agentwrit.local/agent/orch-a/task-a/0123456789abcdef"
     error = error_for(Call("POST", "/v1/delegate"), problem(404, "not_found", f"delegate {agent} is not registered"))

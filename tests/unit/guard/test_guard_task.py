@@ -1,7 +1,8 @@
 """``Task`` without sockets: configuration errors, and refusals that provably never reach the broker.
 
 The brokers here use an httpx transport that fails the test if it is ever called: every refusal below is decided
-before any request could be made.
+before any request could be made. They fetch nothing ahead (``prefetch=False``): an entered task would otherwise
+fetch its launch token at once, whatever its calls turn out to be (tests/integration/guard/test_guard_prefetch.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def _refuse(request: httpx.Request) -> httpx.Response:
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     requests.clear()
-    with Broker("http://127.0.0.1:9", "client", "secret", transport=httpx.MockTransport(_refuse)) as client:
+    transport = httpx.MockTransport(_refuse)
+    with Broker("http://127.0.0.1:9", "client", "secret", transport=transport, prefetch=False) as client:
         yield client
     assert requests == []
 
@@ -128,7 +130,9 @@ def test_task_properties(broker: Broker) -> None:
 @pytest.mark.anyio
 async def test_async_refusals_never_contact_the_broker() -> None:
     async with (
-        AsyncBroker("http://127.0.0.1:9", "client", "secret", transport=httpx.MockTransport(_refuse)) as client,
+        AsyncBroker(
+            "http://127.0.0.1:9", "client", "secret", transport=httpx.MockTransport(_refuse), prefetch=False
+        ) as client,
         Task(client, orch_id="o", task_id="t", ceiling="read:records:p-1") as task,
     ):
         result = await task.acall(read_record, {"patient_id": "p-2"})
