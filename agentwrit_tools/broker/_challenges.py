@@ -7,7 +7,7 @@ up to :data:`MAX_BATCH` costs one. Each nonce is exactly a ``GET /v1/challenge``
 
 Batches need an app's or the operator's bearer (the single-nonce endpoint needs none, as the contract says), so
 nobody who cannot mint can fill the nonce table many rows per request. Expired nonces are purged in the same
-transaction every so often, on the single-nonce endpoint's rhythm.
+transaction every so often, counted together with the single-nonce endpoint's (:func:`new_nonces`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ from ._secrets import random_hex
 if TYPE_CHECKING:
     from ._core import BrokerCore
 
-__all__ = ["MAX_BATCH", "PURGE_EVERY", "issue_challenges"]
+__all__ = ["MAX_BATCH", "PURGE_EVERY", "issue_challenges", "new_nonces"]
 
 MAX_BATCH = 64
 PURGE_EVERY = 256  # nonces issued between two purges of the expired ones
 
 
-async def issue_challenges(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/challenges``: ``count`` (1..64) single-use nonces."""
-    count = int_or(body, "count", 1)
-    if not 1 <= count <= MAX_BATCH:
-        raise bad_request(f"field 'count' must be between 1 and {MAX_BATCH}")
+async def new_nonces(core: BrokerCore, count: int) -> list[str]:
+    """``count`` fresh single-use nonces, stored (valid ``nonce_ttl`` seconds); every :data:`PURGE_EVERY` nonces
+    issued, the expired ones are purged in the same transaction (they are useless; the table stays small). Both
+    ``GET /v1/challenge`` and the batches come through here."""
     nonces = [random_hex(32) for _ in range(count)]
     now = time.time()
     async with core.tx() as tx:
@@ -41,4 +40,12 @@ async def issue_challenges(core: BrokerCore, body: dict[str, Any]) -> dict[str, 
         core.challenges_issued += count
         if before // PURGE_EVERY != core.challenges_issued // PURGE_EVERY:
             await tx.purge("nonces", now, core.settings.purge_batch)
-    return {"nonces": nonces, "expires_in": core.settings.nonce_ttl}
+    return nonces
+
+
+async def issue_challenges(core: BrokerCore, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /v1/challenges``: ``count`` (1..64) single-use nonces."""
+    count = int_or(body, "count", 1)
+    if not 1 <= count <= MAX_BATCH:
+        raise bad_request(f"field 'count' must be between 1 and {MAX_BATCH}")
+    return {"nonces": await new_nonces(core, count), "expires_in": core.settings.nonce_ttl}

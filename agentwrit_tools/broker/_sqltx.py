@@ -240,9 +240,6 @@ class SqlTx:
             [now, *args],
         )
 
-    async def insert_nonce(self, nonce: str, expires_at: float) -> None:
-        await self._send("INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
-
     async def insert_nonces(self, nonces: Sequence[str], expires_at: float) -> None:
         if nonces:
             values = ", ".join(["(?, ?)"] * len(nonces))

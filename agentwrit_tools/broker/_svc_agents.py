@@ -33,6 +33,7 @@ from ..scopes import uncovered
 from . import _audit
 from ._audience import requested_audience
 from ._bodies import req_identifier, req_scope_list, req_str
+from ._challenges import new_nonces
 from ._core import BrokerCore, Issued
 from ._launch_tasks import bound_elsewhere
 from ._pop import key_thumbprint, requested_binding
@@ -44,7 +45,6 @@ from ._timefmt import rfc3339_nano
 __all__ = ["issue_challenge", "register_agent"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_PURGE_EVERY = 256
 
 
 def _bad_launch_token() -> Problem:
@@ -143,13 +143,7 @@ async def _record_agent(
 
 async def issue_challenge(core: BrokerCore) -> dict[str, Any]:
     """``GET /v1/challenge``: a single-use nonce, valid for ``nonce_ttl`` seconds."""
-    nonce = random_hex(32)
-    now = time.time()
-    async with core.tx() as tx:
-        await tx.insert_nonce(nonce, now + core.settings.nonce_ttl)
-        core.challenges_issued += 1
-        if core.challenges_issued % _PURGE_EVERY == 0:  # expired nonces are useless; keep the table small
-            await tx.purge("nonces", now, core.settings.purge_batch)
+    (nonce,) = await new_nonces(core, 1)
     return {"nonce": nonce, "expires_in": core.settings.nonce_ttl}
 
 

@@ -78,8 +78,8 @@ async def test_reopening_a_migrated_database_keeps_its_state(
 
 async def test_a_nonce_is_taken_once_even_when_transactions_race(store: Any) -> None:
     async with store.transaction() as tx:
-        await tx.insert_nonce("n" * 64, time.time() + 30)
-        await tx.insert_nonce("e" * 64, time.time() - 1)
+        await tx.insert_nonces(["n" * 64], time.time() + 30)
+        await tx.insert_nonces(["e" * 64], time.time() - 1)
 
     async def take(nonce: str) -> bool:
         async with store.transaction() as tx:
@@ -115,7 +115,7 @@ async def test_a_single_use_launch_token_is_used_once_and_a_multi_use_one_until_
 async def test_a_rolled_back_transaction_leaves_nothing(store: Any) -> None:
     async def half_way() -> None:
         async with store.transaction() as tx:
-            await tx.insert_nonce("r" * 64, time.time() + 30)
+            await tx.insert_nonces(["r" * 64], time.time() + 30)
             await tx.append_audit(_event(1))
             raise RuntimeError("the request failed half way")
 
@@ -212,7 +212,7 @@ async def test_housekeeping_purges_expired_rows_in_bounded_batches_and_never_an_
     long_ago = now - 10 * 86400
     async with store.transaction() as tx:
         for n in range(7):
-            await tx.insert_nonce(f"{n:064x}", now - 1)
+            await tx.insert_nonces([f"{n:064x}"], now - 1)
             await tx.insert_token(_token(f"dead-{n}", exp=long_ago, sub=f"spiffe://d/agent/o/t/dead{n}"))
             await tx.add_rule("token", f"dead-{n}", "2026-01-01T00:00:00Z", long_ago)
             await tx.insert_launch_token(_launch(f"spent-{n}", expires_at=long_ago))
@@ -220,7 +220,7 @@ async def test_housekeeping_purges_expired_rows_in_bounded_batches_and_never_an_
                 AgentRow(f"spiffe://d/agent/o/t/dead{n}", "k", "o", "t", "[]", None, "a", "then", long_ago)
             )
             await tx.append_audit(_event(n))
-        await tx.insert_nonce("f" * 64, now + 30)
+        await tx.insert_nonces(["f" * 64], now + 30)
         await tx.insert_token(_token("alive", exp=now + 60, sub="spiffe://d/agent/o/t/alive"))
         await tx.add_rule("token", "alive", "2026-01-01T00:00:00Z", now + 60)
         await tx.add_rule("agent", "spiffe://d/agent/o/t/banned", "2026-01-01T00:00:00Z", None)
@@ -254,7 +254,7 @@ async def test_a_closed_store_is_unavailable_not_broken(store: Any) -> None:
     await store.close()
     with pytest.raises(StoreUnavailable):
         async with store.transaction() as tx:
-            await tx.insert_nonce("c" * 64, time.time() + 30)
+            await tx.insert_nonces(["c" * 64], time.time() + 30)
     assert not await store.ping()
     await store.open()
     assert await store.ping()

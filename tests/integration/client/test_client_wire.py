@@ -348,3 +348,22 @@ async def test_waiters_get_a_connection_in_turn_and_a_cancelled_waiter_gives_its
             assert not wire._waiters
             await broker.health()
     assert server.connections == 1  # one connection, handed from request to request
+
+
+@pytest.mark.anyio
+async def test_closing_an_async_wire_closes_its_sockets_before_it_returns() -> None:
+    """A loop that ends right after ``aclose`` must not leave a socket for the garbage collector to find open."""
+    with scripted(lambda n, line: ok(), delay=0.05) as server:
+        broker = AsyncBroker(server.url, retry=NO_RETRY)
+        wire = broker._driver.sender
+        assert isinstance(wire, AsyncWire)
+        async with anyio.create_task_group() as tg:  # three at once: three connections
+            for _ in range(3):
+                tg.start_soon(broker.health)
+        connections = list(wire._all)
+        assert len(connections) == 3
+        await broker.aclose()
+        assert wire.open_connections == 0
+        for connection in connections:
+            assert connection.transport is not None
+            assert connection.transport.get_extra_info("socket").fileno() == -1  # closed now, not at collection

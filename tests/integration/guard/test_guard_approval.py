@@ -57,14 +57,12 @@ def body() -> Body:
     return Body()
 
 
-_records = {"broker": True}  # does the broker under test keep approval records (an extension)? Set per test.
-
-
-@pytest.fixture(autouse=True)
-def _broker_records(broker: Any) -> None:
-    """The guard suite runs on the broker with extensions and on the reference contract: on the latter a decision
-    is recorded in the trace only (``recorded="trace"``) and the broker's audit log has none."""
-    _records["broker"] = bool(broker.settings.extensions)
+@pytest.fixture
+def keeps_records(broker: Any) -> bool:
+    """Whether the broker under test keeps approval records (an extension). The guard suite runs on the broker with
+    extensions and on the reference contract: on the latter a decision is recorded in the trace only
+    (``recorded="trace"``) and the broker's audit log has none."""
+    return bool(broker.settings.extensions)
 
 
 def _task(client: Broker | AsyncBroker, task_id: str, approver: Any, **rules: Any) -> Task:
@@ -76,7 +74,9 @@ def _events(task: Task, kind: str) -> list[Any]:
     return [e for e in task.events if e.type == kind]
 
 
-def _refused(task: Task, result: Any, reason: str, operator: Broker, task_id: str, body: Body) -> None:
+def _refused(
+    task: Task, result: Any, reason: str, operator: Broker, task_id: str, body: Body, keeps_records: bool
+) -> None:
     assert not result.ok
     assert result.denied
     assert result.error_kind == "approval_denied"
@@ -87,16 +87,15 @@ def _refused(task: Task, result: Any, reason: str, operator: Broker, task_id: st
     [denied] = _events(task, "denied")
     assert denied.reason == "approval_denied"
     assert audit(operator, task_id, *MINTING) == []
-    kept = _records["broker"]
-    assert refusal.recorded == ("broker" if kept else "trace")
-    assert len(audit(operator, task_id, "approval_refused")) == (1 if kept else 0)
+    assert refusal.recorded == ("broker" if keeps_records else "trace")
+    assert len(audit(operator, task_id, "approval_refused")) == (1 if keeps_records else 0)
 
 
 # ---- approve ---------------------------------------------------------------------------------------------------
 
 
 def test_an_approved_call_is_minted_after_the_yes_and_recorded(
-    client: Broker, operator: Broker, task_id: str, body: Body
+    client: Broker, operator: Broker, task_id: str, body: Body, keeps_records: bool
 ) -> None:
     asked: list[ApprovalRequest] = []
 
@@ -120,11 +119,11 @@ def test_an_approved_call_is_minted_after_the_yes_and_recorded(
     call_types = [t for t in types if not t.startswith("launch_token")]
     assert call_types[:3] == ["approval_requested", "approval_granted", "minted"]
     [granted] = _events(task, "approval_granted")
-    recorded = "broker" if _records["broker"] else "trace"
+    recorded = "broker" if keeps_records else "trace"
     assert (granted.approver, granted.recorded, granted.digest) == ("dr-house", recorded, request.digest)
     assert body.runs == [("rest", ("write:notes:P-1042",))]
     assert len(audit(operator, task_id, "token_issued")) == 1
-    if not _records["broker"]:
+    if not keeps_records:
         assert audit(operator, task_id, "approval_granted") == []
         return
     [record] = audit(operator, task_id, "approval_granted")
@@ -160,7 +159,7 @@ def test_the_arguments_the_approver_sees_cannot_be_changed_by_it(client: Broker,
 
 @pytest.mark.parametrize("answer", [False, None, "deny"])
 def test_a_refusal_means_denied_and_nothing_minted(
-    client: Broker, operator: Broker, task_id: str, body: Body, answer: Any
+    client: Broker, operator: Broker, task_id: str, body: Body, answer: Any, keeps_records: bool
 ) -> None:
     def approver(request: ApprovalRequest) -> Any:
         return request.deny("dr-house") if answer == "deny" else answer
@@ -168,11 +167,13 @@ def test_a_refusal_means_denied_and_nothing_minted(
     write_note, *_ = body.tools()
     with _task(client, task_id, approver) as task:
         result = task.call(write_note, {"patient_id": "P-1042", "text": "rest"})
-    _refused(task, result, "denied", operator, task_id, body)
+    _refused(task, result, "denied", operator, task_id, body, keeps_records)
     assert "the approver said no" in result.content
 
 
-def test_no_answer_in_time_means_denied(client: Broker, operator: Broker, task_id: str, body: Body) -> None:
+def test_no_answer_in_time_means_denied(
+    client: Broker, operator: Broker, task_id: str, body: Body, keeps_records: bool
+) -> None:
     def slow(request: ApprovalRequest) -> bool:
         time.sleep(2)
         return True
@@ -182,13 +183,13 @@ def test_no_answer_in_time_means_denied(client: Broker, operator: Broker, task_i
     with _task(client, task_id, slow, timeout=0.3) as task:
         result = task.call(write_note, {"patient_id": "P-1042", "text": "rest"})
     assert time.monotonic() - started < 1.5
-    _refused(task, result, "timeout", operator, task_id, body)
+    _refused(task, result, "timeout", operator, task_id, body, keeps_records)
     assert "no answer within 0.3 s" in result.content
 
 
 @pytest.mark.parametrize("failure", ["raises", "junk"])
 def test_an_approver_that_fails_is_a_refusal(
-    client: Broker, operator: Broker, task_id: str, body: Body, failure: str
+    client: Broker, operator: Broker, task_id: str, body: Body, failure: str, keeps_records: bool
 ) -> None:
     def broken(request: ApprovalRequest) -> Any:
         if failure == "raises":
@@ -198,17 +199,17 @@ def test_an_approver_that_fails_is_a_refusal(
     write_note, *_ = body.tools()
     with _task(client, task_id, broken) as task:
         result = task.call(write_note, {"patient_id": "P-1042", "text": "rest"})
-    _refused(task, result, "approver_failed", operator, task_id, body)
+    _refused(task, result, "approver_failed", operator, task_id, body, keeps_records)
     assert "down" not in result.content  # never the exception's text
 
 
 def test_without_an_approver_a_call_that_needs_one_is_refused(
-    client: Broker, operator: Broker, task_id: str, body: Body
+    client: Broker, operator: Broker, task_id: str, body: Body, keeps_records: bool
 ) -> None:
     write_note, *_ = body.tools()
     with Task(client, orch_id="medassist", task_id=task_id, ceiling=CEILING) as task:
         result = task.call(write_note, {"patient_id": "P-1042", "text": "rest"})
-    _refused(task, result, "no_approver", operator, task_id, body)
+    _refused(task, result, "no_approver", operator, task_id, body, keeps_records)
 
 
 def test_a_raising_policy_raises_access_denied(client: Broker, task_id: str, body: Body) -> None:
@@ -338,7 +339,7 @@ def test_an_async_approver_on_a_sync_task(client: Broker, task_id: str, body: Bo
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["async", "sync", "slow-async", "slow-sync"])
 async def test_approvers_on_an_async_task(
-    aclient: AsyncBroker, operator: Broker, task_id: str, body: Body, kind: str
+    aclient: AsyncBroker, operator: Broker, task_id: str, body: Body, kind: str, keeps_records: bool
 ) -> None:
     async def async_yes(request: ApprovalRequest) -> Approval:
         if kind == "slow-async":
@@ -355,7 +356,7 @@ async def test_approvers_on_an_async_task(
     async with _task(aclient, task_id, approver, timeout=0.5) as task:
         result = await task.acall(write_note, {"patient_id": "P-1", "text": "x"})
     if kind.startswith("slow"):
-        _refused(task, result, "timeout", operator, task_id, body)
+        _refused(task, result, "timeout", operator, task_id, body, keeps_records)
     else:
         assert result.ok
         assert len(body.runs) == 1
@@ -410,7 +411,7 @@ def test_without_the_extension_the_trace_is_the_record(plain_client: tuple[Any, 
 
 
 def test_a_yes_the_broker_cannot_record_is_not_acted_on(
-    client: Broker, operator: Broker, task_id: str, body: Body
+    client: Broker, operator: Broker, task_id: str, body: Body, keeps_records: bool
 ) -> None:
     @scoped_tool("write:notes:{patient_ids}", ttl=30, approval=True)
     def bulk_note(patient_ids: list[str], text: str) -> str:
@@ -421,7 +422,7 @@ def test_a_yes_the_broker_cannot_record_is_not_acted_on(
     many = [f"P-{i}" for i in range(40)]  # 40 scopes: more than an approval record may name
     with _task(client, task_id, lambda request: request.approve("dr-house")) as task:
         result = task.call(bulk_note, {"patient_ids": many, "text": "x"})
-    if not _records["broker"]:  # nothing to refuse the record: the trace is the record, and the yes stands
+    if not keeps_records:  # nothing to refuse the record: the trace is the record, and the yes stands
         assert result.ok
         [granted] = _events(task, "approval_granted")
         assert granted.recorded == "trace"
