@@ -141,6 +141,7 @@ class AsyncWire:
         self._ssl = ssl_context_for(self.origin)
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
+        self._closing: set[_Connection] = set()  # dropped, their transports not yet closed for good
         self._busy = 0  # requests holding a connection (or the right to open one)
         self._waiters: deque[asyncio.Future[bool]] = deque()  # requests waiting for one, first come first served
         self._limit = max_connections
@@ -239,6 +240,10 @@ class AsyncWire:
             connection.abort()
         elif connection.transport is not None:
             connection.transport.close()
+        lost = connection.lost
+        if lost is not None and not lost.done():  # aclose waits for it (see there)
+            self._closing.add(connection)
+            lost.add_done_callback(lambda _: self._closing.discard(connection))
 
     async def _other_loop(self, call: Call) -> Response:
         if self._fallback is None:
@@ -250,13 +255,13 @@ class AsyncWire:
         return len(self._all)
 
     async def aclose(self) -> None:
-        closing = list(self._all)
-        for connection in closing:
+        for connection in list(self._all):
             self._drop(connection)
         self._idle.clear()
-        # A transport finishes closing on the loop's next turns: wait for that (briefly), so the sockets are closed
-        # here and not left to the garbage collector by a loop that ends right after this.
-        lost = [c.lost for c in closing if c.lost is not None and not c.lost.done()]
+        # A transport finishes closing on the loop's next turns: wait for that (briefly) — for these and for any
+        # dropped earlier (a cancelled request's, say) — so the sockets are closed here and not left to the
+        # garbage collector by a loop that ends right after this.
+        lost = [c.lost for c in self._closing if c.lost is not None and not c.lost.done()]
         if lost:
             await asyncio.wait(lost, timeout=1.0)
         if self._fallback is not None:

@@ -367,3 +367,19 @@ async def test_closing_an_async_wire_closes_its_sockets_before_it_returns() -> N
         for connection in connections:
             assert connection.transport is not None
             assert connection.transport.get_extra_info("socket").fileno() == -1  # closed now, not at collection
+
+
+@pytest.mark.anyio
+async def test_a_connection_dropped_by_a_cancelled_request_is_closed_by_aclose_too() -> None:
+    with scripted(lambda n, line: ok(), delay=0.3) as server:
+        broker = AsyncBroker(server.url, retry=NO_RETRY, timeout=5.0)
+        wire = broker._driver.sender
+        assert isinstance(wire, AsyncWire)
+        with anyio.move_on_after(0.05):
+            await broker.health()
+        assert wire.open_connections == 0
+        (dropped,) = wire._closing  # aborted, but its socket closes only on the loop's next turn
+        await broker.aclose()
+        assert dropped.transport is not None
+        assert dropped.transport.get_extra_info("socket").fileno() == -1
+        assert not wire._closing
